@@ -1,0 +1,5 @@
+"""`python -m pullwatch`."""
+
+from pullwatch.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,28 @@
+"""Shared fixtures. Fixture families live in their own plugin modules beside this file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pullwatch.clock import ManualClock
+from pullwatch.paths import Paths
+
+pytest_plugins = ["fixtures_simhub", "fixtures_keyring"]
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """A clock frozen at 2026-11-30 12:00:00 UTC; tests move it with `advance()`."""
+    return ManualClock()
+
+
+@pytest.fixture
+def paths(tmp_path: Path) -> Paths:
+    """Config, data and cache directories inside the test's own temporary directory."""
+    return Paths(
+        config_dir=tmp_path / "config",
+        data_dir=tmp_path / "data",
+        cache_dir=tmp_path / "data" / "cache",
+    )
