@@ -1,0 +1,115 @@
+"""Scrubbing secrets out of anything pullwatch shows or stores.
+
+Two layers: patterns that catch credentials by their shape (bearer and basic authorizations,
+JWTs, Docker `dckr_jti_`/`dckr_pat_` ids, `"token": ...` fields, the username a 429 echoes), and
+the literal values pullwatch itself handled (secrets read from the keyring, tokens it received),
+registered by the client as it uses them. `one_line` also strips control characters so a
+hostile server cannot paint the terminal.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable
+
+REDACTED = "[redacted]"
+
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=-]{4,}"), rf"\1\2{REDACTED}"),
+    (re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), REDACTED),
+    (re.compile(r"dckr_(jti|pat|oat)_[A-Za-z0-9_-]+"), rf"dckr_\1_{REDACTED}"),
+    # JSON fields ("token": "...") and query or form parameters (token=...)
+    (
+        re.compile(r"""(?i)(["'](?:access_|refresh_|identity)?token["']\s*:\s*["']?)[^"',\s}]+"""),
+        rf"\1{REDACTED}",
+    ),
+    (re.compile(r"(?i)\b((?:access_|refresh_)?token=)[^&\s\"']+"), rf"\1{REDACTED}"),
+    (
+        re.compile(r"""(?i)(["'](?:password|passwd|secret)["']\s*:\s*["']?)[^"',\s}]+"""),
+        rf"\1{REDACTED}",
+    ),
+    (re.compile(r"(?i)\b((?:password|passwd|secret)=)[^&\s\"']+"), rf"\1{REDACTED}"),
+    # Docker's authenticated 429 echoes the user: "... rate limit as 'alice': dckr_jti_..."
+    (re.compile(r"(?i)(\bas\s+')[^'\n]{1,200}(')"), rf"\1{REDACTED}\2"),
+)
+
+_CONTROL = re.compile(
+    r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|[\x00-\x1f\x7f-\x9f]"
+)
+_SPACE = re.compile(r"\s+")
+
+_MIN_LITERAL = 4  # shorter registered values would redact ordinary words
+
+
+class _Literals:
+    """Process-wide registry of secret values seen, keyed so a renewed token replaces the old."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: dict[str, str] = {}
+        self._pattern: re.Pattern[str] | None = None
+
+    def register(self, key: str, value: str | None) -> None:
+        with self._lock:
+            if value and len(value) >= _MIN_LITERAL:
+                if self._values.get(key) == value:
+                    return
+                self._values[key] = value
+            elif key in self._values:
+                del self._values[key]
+            else:
+                return
+            self._pattern = None
+
+    def pattern(self) -> re.Pattern[str] | None:
+        with self._lock:
+            if self._pattern is None and self._values:
+                ordered = sorted(set(self._values.values()), key=len, reverse=True)
+                self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+            return self._pattern
+
+
+_literals = _Literals()
+
+
+def register_secret(key: str, value: str | None) -> None:
+    """Remember `value` (a secret or token) under `key`; None forgets the key's value."""
+    _literals.register(key, value)
+
+
+def redact(text: str, extra: Iterable[str] = ()) -> str:
+    """`text` with every known secret and anything shaped like a credential replaced."""
+    if not text:
+        return text
+    for value in sorted((v for v in extra if v and len(v) >= _MIN_LITERAL), key=len, reverse=True):
+        text = text.replace(value, REDACTED)
+    literal = _literals.pattern()
+    if literal is not None:
+        text = literal.sub(REDACTED, text)
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """Redacted, control characters removed, whitespace collapsed, at most `limit` chars."""
+    text = _CONTROL.sub(" ", text[: limit * 8])
+    text = _SPACE.sub(" ", redact(text)).strip()
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+_SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
+
+
+def redact_headers(headers: Iterable[tuple[str, str]], limit: int = 300) -> list[tuple[str, str]]:
+    """Headers safe to show: credentials blanked, every value redacted and made one line."""
+    out: list[tuple[str, str]] = []
+    for name, value in headers:
+        clean_name = one_line(name, 80)
+        if clean_name.lower() in _SENSITIVE_HEADERS:
+            scheme = value.split(" ", 1)[0] if " " in value.strip() else ""
+            out.append((clean_name, f"{one_line(scheme, 20)} {REDACTED}".strip()))
+        else:
+            out.append((clean_name, one_line(value, limit)))
+    return out
