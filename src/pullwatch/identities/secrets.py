@@ -1,0 +1,434 @@
+"""The OS keyring behind a timeout, with a status.
+
+Every call into `keyring` runs in a daemon thread joined with a timeout, because a Secret Service
+that shows an unlock prompt on a display nobody sees blocks forever (keyring passes no timeout).
+One keyring call runs at a time and other callers queue behind it; while a call that timed out is
+still stuck, further calls answer TIMED_OUT at once instead of piling up more stuck threads, and
+normal service resumes when it returns. Failures become a `KeyringStatus` with a one-line
+message that says the way out.
+
+A secret value never appears in a message, an exception or a log.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TypeVar
+
+import keyring
+from keyring.backend import KeyringBackend
+from keyring.backends import chainer, fail, null
+from keyring.errors import KeyringLocked, NoKeyringError, PasswordDeleteError
+
+from pullwatch.hub.redact import REDACTED, redact, register_secret
+
+__all__ = [
+    "ENV_ALLOW_PLAINTEXT",
+    "KeyringHealth",
+    "KeyringStatus",
+    "MemoryKeyring",
+    "SecretLookup",
+    "SecretStore",
+    "SecretStoreError",
+    "backend_name",
+    "is_plaintext_backend",
+]
+
+ENV_ALLOW_PLAINTEXT = "PULLWATCH_ALLOW_PLAINTEXT_KEYRING"
+
+# Known backends that keep secrets unencrypted on disk (module.Class).
+_PLAINTEXT_BACKENDS = frozenset(
+    {
+        "keyrings.alt.file.PlaintextKeyring",
+        "keyrings.alt.pyfs.PlaintextKeyring",
+        "keyrings.cryptfile.file.PlaintextKeyring",
+    }
+)
+# A label that no identity can have (labels start with a letter or digit): the health probe.
+_HEALTH_PROBE_LABEL = "~pullwatch-health-check"
+_MAX_MESSAGE = 300
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+T = TypeVar("T")
+
+
+class KeyringStatus(StrEnum):
+    OK = "ok"
+    NO_BACKEND = "no_backend"
+    LOCKED = "locked"
+    TIMED_OUT = "timed_out"
+    REFUSED = "refused"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyringHealth:
+    """Whether the keyring is usable; `message` is one line: what is wrong and the way out."""
+
+    status: KeyringStatus
+    backend: str
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status is KeyringStatus.OK
+
+
+@dataclass(frozen=True, slots=True)
+class SecretLookup:
+    """The result of a read. OK with `secret` None means nothing is stored for that label."""
+
+    status: KeyringStatus
+    secret: str | None
+    message: str = ""
+
+    def __repr__(self) -> str:  # never show the secret, not even in a debugger or a log
+        shown = None if self.secret is None else "'***'"
+        return f"SecretLookup(status={self.status!r}, secret={shown}, message={self.message!r})"
+
+
+class SecretStoreError(Exception):
+    """A keyring write or delete failed; `str()` is the one-line message with the way out."""
+
+    def __init__(self, health: KeyringHealth) -> None:
+        super().__init__(health.message)
+        self.health = health
+
+    @property
+    def status(self) -> KeyringStatus:
+        return self.health.status
+
+
+class MemoryKeyring(KeyringBackend):
+    """An in-memory keyring for demo mode and tests. Never auto-selected (negative priority)."""
+
+    priority = -1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        with self._lock:
+            return self._entries.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        with self._lock:
+            self._entries[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        with self._lock:
+            if self._entries.pop((service, username), None) is None:
+                raise PasswordDeleteError("no such password")
+
+    def labels(self, service: str) -> list[str]:
+        """The usernames stored under `service` (tests and the demo use this)."""
+        with self._lock:
+            return sorted(user for svc, user in self._entries if svc == service)
+
+
+def backend_name(backend: KeyringBackend) -> str:
+    """`module.Class` of a backend, for messages."""
+    cls = type(backend)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def is_plaintext_backend(backend: KeyringBackend) -> bool:
+    """True for a backend that stores secrets unencrypted (also inside a ChainerBackend)."""
+    if isinstance(backend, chainer.ChainerBackend):
+        return any(is_plaintext_backend(member) for member in backend.backends)
+    if backend_name(backend) in _PLAINTEXT_BACKENDS:
+        return True
+    if "plaintext" in type(backend).__name__.lower():
+        return True
+    # keyrings.alt and keyrings.cryptfile describe unencrypted storage as scheme "no encyption".
+    scheme = getattr(backend, "scheme", None)
+    return isinstance(scheme, str) and scheme.lower().startswith(("no enc", "plain"))
+
+
+def _one_line(text: str, secret: str | None = None) -> str:
+    """One line without the secret, control characters or anything shaped like a credential."""
+    if secret:
+        text = text.replace(secret, REDACTED)
+    text = redact(_CONTROL.sub(" ", text))
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."
+
+
+@dataclass(frozen=True, slots=True)
+class _Resolved:
+    backend: KeyringBackend
+    name: str
+    verdict: KeyringHealth | None  # None: usable; else the status every call answers
+
+
+class SecretStore:
+    """Secrets by identity label, in the keyring under service `pullwatch`, behind a timeout."""
+
+    SERVICE = "pullwatch"
+    # How long health() reuses a verdict (so a UI may ask every second without re-probing, and
+    # a locked keyring is not asked to unlock each time); every get/set/delete refreshes it.
+    HEALTH_TTL = 5.0
+    # A safety cap on waiting behind other callers' calls (each bounded by `timeout`).
+    QUEUE_LIMIT = 30.0
+
+    def __init__(
+        self,
+        backend: KeyringBackend | None = None,
+        *,
+        timeout: float = 3.0,
+        allow_plaintext: bool | None = None,
+    ) -> None:
+        self._backend = backend
+        self.timeout = timeout
+        if allow_plaintext is None:
+            flag = os.environ.get(ENV_ALLOW_PLAINTEXT, "").strip().lower()
+            allow_plaintext = flag in {"1", "true", "yes"}
+        self.allow_plaintext = allow_plaintext
+        self._state = threading.Lock()  # guards the fields below
+        self._gate = threading.Lock()  # held while a keyring call is in flight (any thread)
+        self._resolved: _Resolved | None = None
+        self._stuck: threading.Thread | None = None
+        self._stuck_since = 0.0
+        self._health: KeyringHealth | None = None
+        self._health_at = 0.0
+
+    # -- public API --------------------------------------------------------------------------
+
+    @property
+    def backend_name(self) -> str:
+        """The backend in use (`module.Class`), or "unresolved" before the first call."""
+        if self._resolved is not None:
+            return self._resolved.name
+        return backend_name(self._backend) if self._backend is not None else "unresolved"
+
+    def health(self) -> KeyringHealth:
+        """Whether the keyring is usable: a harmless read, reused for a few seconds."""
+        stuck = self._stuck_health()
+        if stuck is not None:
+            return stuck
+        with self._state:
+            cached = self._health
+            if cached is not None and time.monotonic() - self._health_at < self.HEALTH_TTL:
+                return cached
+        _, failure = self._attempt(lambda b: b.get_password(self.SERVICE, _HEALTH_PROBE_LABEL))
+        return failure or self._ok_health()
+
+    def get(self, label: str) -> SecretLookup:
+        """The secret stored for `label`; never raises."""
+        secret, failure = self._attempt(lambda b: b.get_password(self.SERVICE, label))
+        if failure is not None:
+            return SecretLookup(failure.status, None, failure.message)
+        if secret:
+            register_secret(self._redact_key(label), secret)  # scrubbed from anything shown
+        return SecretLookup(KeyringStatus.OK, secret, "")
+
+    def set(self, label: str, secret: str) -> None:
+        """Store `secret` for `label`; raises SecretStoreError."""
+        register_secret(self._redact_key(label), secret)
+        _, failure = self._attempt(
+            lambda b: b.set_password(self.SERVICE, label, secret), secret=secret
+        )
+        if failure is not None:
+            raise SecretStoreError(failure)
+
+    def delete(self, label: str) -> None:
+        """Delete the entry for `label`; a missing entry is fine. Raises SecretStoreError."""
+
+        def delete(backend: KeyringBackend) -> None:
+            try:
+                backend.delete_password(self.SERVICE, label)
+            except PasswordDeleteError:
+                # Backends say "not found" this way, but so do some real failures: look again.
+                if backend.get_password(self.SERVICE, label) is not None:
+                    raise
+
+        _, failure = self._attempt(delete)
+        if failure is not None:
+            raise SecretStoreError(failure)
+
+    # -- machinery ---------------------------------------------------------------------------
+    #
+    # Failures travel as values, not exceptions, so no SecretStoreError ever carries the
+    # backend's own exception (which might quote the secret) as its __context__.
+
+    def _redact_key(self, label: str) -> str:
+        return f"keyring:{self.SERVICE}:{label}"
+
+    def _attempt(
+        self, op: Callable[[KeyringBackend], T], secret: str | None = None
+    ) -> tuple[T | None, KeyringHealth | None]:
+        """Run `op` on the backend under the timeout: (value, None) or (None, why it failed)."""
+        resolved, failure = self._resolve()
+        if resolved is not None and failure is None:
+            if resolved.verdict is not None:
+                failure = resolved.verdict
+            else:
+                value, error, failure = self._timed(lambda: op(resolved.backend))
+                if error is not None:
+                    failure = self._classify(error, resolved.name, secret)
+                    del error
+                if failure is None:
+                    self._remember(self._ok_health())
+                    return value, None
+        assert failure is not None
+        self._remember(failure)
+        return None, failure
+
+    def _resolve(self) -> tuple[_Resolved | None, KeyringHealth | None]:
+        """The backend and whether it is usable; keyring's own choice is resolved lazily."""
+        with self._state:
+            if self._resolved is not None:
+                return self._resolved, None
+        given = self._backend
+
+        def resolve() -> _Resolved:
+            backend = given if given is not None else keyring.get_keyring()
+            return _Resolved(backend, backend_name(backend), self._verdict(backend))
+
+        resolved, error, failure = self._timed(resolve)
+        if error is not None:
+            name = backend_name(given) if given is not None else "unresolved"
+            return None, self._classify(error, name)
+        if failure is not None or resolved is None:
+            return None, failure
+        with self._state:
+            self._resolved = resolved
+        return resolved, None
+
+    def _verdict(self, backend: KeyringBackend) -> KeyringHealth | None:
+        """Why this backend can never work (no backend, plaintext refused), or None."""
+        name = backend_name(backend)
+        if isinstance(backend, fail.Keyring | null.Keyring) or (
+            isinstance(backend, chainer.ChainerBackend) and not backend.backends
+        ):
+            return KeyringHealth(KeyringStatus.NO_BACKEND, name, self._no_backend_message())
+        if not self.allow_plaintext and is_plaintext_backend(backend):
+            message = (
+                f"keyring backend {name} stores secrets in plain text, so pullwatch refuses it: "
+                "use an encrypted keyring (Secret Service, keyrings.cryptfile) or opt in with "
+                f"{ENV_ALLOW_PLAINTEXT}=1"
+            )
+            return KeyringHealth(KeyringStatus.REFUSED, name, message)
+        return None
+
+    def _timed(
+        self, fn: Callable[[], T]
+    ) -> tuple[T | None, BaseException | None, KeyringHealth | None]:
+        """Run `fn` in a daemon thread: (value, exception raised, TIMED_OUT health)."""
+        # Queue behind a call in flight: it either returns or, after `timeout`, is marked stuck,
+        # and then every waiter answers TIMED_OUT at once. Waiting is not the keyring's fault,
+        # so a healthy but slow keyring serving many callers does not time anyone out.
+        queued_until = time.monotonic() + max(self.QUEUE_LIMIT, self.timeout)
+        while not self._gate.acquire(timeout=0.02):
+            stuck = self._stuck_health()
+            if stuck is not None:
+                return None, None, stuck
+            if time.monotonic() > queued_until:
+                message = (
+                    f"keyring is busy: waited {self.QUEUE_LIMIT:g} s behind earlier calls; "
+                    "try again"
+                )
+                return (
+                    None,
+                    None,
+                    KeyringHealth(KeyringStatus.TIMED_OUT, self.backend_name, message),
+                )
+        stuck = self._stuck_health()
+        if stuck is not None:  # a stuck call just returned; its thread has not quite ended
+            self._gate.release()
+            return None, None, stuck
+        box: dict[str, object] = {}
+
+        def work() -> None:
+            try:
+                box["value"] = fn()
+            except BaseException as exc:  # handed to the caller's thread
+                box["error"] = exc
+            finally:
+                self._gate.release()
+
+        worker = threading.Thread(target=work, name="pullwatch-keyring", daemon=True)
+        try:
+            worker.start()
+        except BaseException:
+            self._gate.release()
+            raise
+        worker.join(self.timeout)
+        if worker.is_alive():
+            with self._state:
+                self._stuck = worker
+                self._stuck_since = time.monotonic() - self.timeout
+            return None, None, self._timeout_health()
+        error = box.get("error")
+        if error is not None:
+            assert isinstance(error, BaseException)
+            if not isinstance(error, Exception):
+                raise error  # KeyboardInterrupt, SystemExit: not ours to swallow
+            return None, error, None
+        return box.get("value"), None, None  # type: ignore[return-value]
+
+    def _stuck_health(self) -> KeyringHealth | None:
+        """TIMED_OUT while an earlier call is still hung, else None."""
+        with self._state:
+            stuck = self._stuck
+            if stuck is None:
+                return None
+            if not stuck.is_alive():
+                self._stuck = None
+                return None
+            waited = time.monotonic() - self._stuck_since
+        message = (
+            f"keyring has not answered an earlier call for {waited:.1f} s (an unlock prompt on a "
+            "display nobody sees?): unlock the keyring for this session, see README 'Over SSH'"
+        )
+        return KeyringHealth(KeyringStatus.TIMED_OUT, self.backend_name, message)
+
+    def _timeout_health(self) -> KeyringHealth:
+        message = (
+            f"keyring did not answer within {self.timeout:g} s (an unlock prompt on a display "
+            "nobody sees?): unlock the keyring for this session, see README 'Over SSH'"
+        )
+        return KeyringHealth(KeyringStatus.TIMED_OUT, self.backend_name, message)
+
+    def _ok_health(self) -> KeyringHealth:
+        return KeyringHealth(KeyringStatus.OK, self.backend_name, "")
+
+    def _remember(self, health: KeyringHealth) -> None:
+        with self._state:
+            self._health = health
+            self._health_at = time.monotonic()
+
+    @staticmethod
+    def _no_backend_message() -> str:
+        return (
+            "no keyring backend (no D-Bus session - usual over SSH): run pullwatch inside "
+            "dbus-run-session with gnome-keyring unlocked, or set PYTHON_KEYRING_BACKEND; "
+            "see README 'Over SSH'"
+        )
+
+    def _classify(self, exc: BaseException, name: str, secret: str | None = None) -> KeyringHealth:
+        """Map a keyring exception to a status and a one-line message without the secret."""
+        detail = _one_line(str(exc), secret)
+        lowered = detail.lower()
+        if isinstance(exc, NoKeyringError):
+            return KeyringHealth(KeyringStatus.NO_BACKEND, name, self._no_backend_message())
+        # InitError "Failed to create the collection: Prompt dismissed", secretstorage's
+        # LockedException and the like all say so in their text.
+        if isinstance(exc, KeyringLocked) or "prompt dismissed" in lowered or "locked" in lowered:
+            message = (
+                f"keyring is locked ({detail or type(exc).__name__}): unlock it - log in to the "
+                "desktop, or in this session run "
+                '`printf %s "$PW" | gnome-keyring-daemon --unlock --components=secrets`'
+            )
+            return KeyringHealth(KeyringStatus.LOCKED, name, _one_line(message, secret))
+        text = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+        message = f"keyring error from {name}: {text}"
+        return KeyringHealth(KeyringStatus.ERROR, name, _one_line(message, secret))

@@ -1,0 +1,421 @@
+"""SecretStore: every status, the timeout, and secrets never leaking into messages."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import keyring
+import pytest
+from keyring.backend import KeyringBackend
+from keyring.backends import chainer, null
+from keyring.errors import InitError, NoKeyringError
+
+from fixtures_keyring import (
+    FailingWriteKeyring,
+    HangingKeyring,
+    LockedKeyring,
+    PlaintextKeyring,
+)
+from pullwatch.identities.secrets import (
+    ENV_ALLOW_PLAINTEXT,
+    KeyringStatus,
+    MemoryKeyring,
+    SecretLookup,
+    SecretStore,
+    SecretStoreError,
+    is_plaintext_backend,
+)
+
+SECRET = "dckr_pat_s3cret-VALUE-0123456789"
+TIMEOUT = 0.3
+# Generous bounds: these check behaviour, not speed.
+SLACK = 2.0
+IMMEDIATE = 0.25
+
+
+class RaisingKeyring(MemoryKeyring):
+    """Every call raises the exception given (a factory, so each call gets a fresh one)."""
+
+    def __init__(self, make_error: type[Exception] | None = None, text: str = "") -> None:
+        super().__init__()
+        self.make_error = make_error or RuntimeError
+        self.text = text
+
+    def get_password(self, service: str, username: str) -> str | None:
+        raise self.make_error(self.text)
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        raise self.make_error(self.text)
+
+    def delete_password(self, service: str, username: str) -> None:
+        raise self.make_error(self.text)
+
+
+class FixedChainer(chainer.ChainerBackend):
+    """A ChainerBackend over a given list (never auto-selected)."""
+
+    priority = -1  # type: ignore[assignment]
+
+    def __init__(self, members: list[KeyringBackend] | None = None) -> None:
+        super().__init__()
+        self.members = members or []
+
+    @property
+    def backends(self) -> list[KeyringBackend]:  # type: ignore[override]
+        return self.members
+
+
+def keyring_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "pullwatch-keyring"]
+
+
+def wait_until(condition: object, deadline: float = 5.0) -> bool:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if condition():  # type: ignore[operator]
+            return True
+        time.sleep(0.02)
+    return False
+
+
+# -- ok ---------------------------------------------------------------------------------------
+
+
+def test_round_trip(secret_store: SecretStore, memory_keyring: MemoryKeyring) -> None:
+    assert secret_store.get("ci-bot") == SecretLookup(KeyringStatus.OK, None, "")
+    secret_store.set("ci-bot", SECRET)
+    assert memory_keyring.get_password("pullwatch", "ci-bot") == SECRET
+    lookup = secret_store.get("ci-bot")
+    assert lookup.status is KeyringStatus.OK
+    assert lookup.secret == SECRET
+    secret_store.delete("ci-bot")
+    assert secret_store.get("ci-bot").secret is None
+    secret_store.delete("ci-bot")  # deleting a missing entry is fine
+    health = secret_store.health()
+    assert health.status is KeyringStatus.OK
+    assert health.message == ""
+    assert health.backend.endswith("MemoryKeyring")
+
+
+def test_entries_live_under_service_pullwatch(
+    secret_store: SecretStore, memory_keyring: MemoryKeyring
+) -> None:
+    secret_store.set("a", "one-secret")
+    secret_store.set("b", "two-secret")
+    assert SecretStore.SERVICE == "pullwatch"
+    assert memory_keyring.labels("pullwatch") == ["a", "b"]
+
+
+def test_memory_keyring_is_never_auto_selected() -> None:
+    assert MemoryKeyring.priority < 0
+    assert not isinstance(keyring.get_keyring(), MemoryKeyring)
+
+
+def test_concurrent_calls_are_all_answered(secret_store: SecretStore) -> None:
+    secret_store.set("x", SECRET)
+    results: list[SecretLookup] = []
+
+    def read() -> None:
+        results.append(secret_store.get("x"))
+
+    threads = [threading.Thread(target=read) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+    assert len(results) == 16
+    assert all(r.status is KeyringStatus.OK and r.secret == SECRET for r in results)
+
+
+def test_default_backend_is_resolved_lazily(monkeypatch: pytest.MonkeyPatch) -> None:
+    backend = MemoryKeyring()
+    calls: list[int] = []
+
+    def fake_get_keyring() -> KeyringBackend:
+        calls.append(1)
+        return backend
+
+    monkeypatch.setattr(keyring, "get_keyring", fake_get_keyring)
+    store = SecretStore(timeout=TIMEOUT)
+    assert calls == []
+    assert store.backend_name == "unresolved"
+    store.set("lazy", SECRET)
+    assert store.get("lazy").secret == SECRET
+    assert calls == [1]
+    assert store.backend_name.endswith("MemoryKeyring")
+
+
+# -- no backend -------------------------------------------------------------------------------
+
+
+def _assert_no_backend(store: SecretStore) -> None:
+    health = store.health()
+    assert health.status is KeyringStatus.NO_BACKEND
+    assert "dbus-run-session" in health.message
+    assert "PYTHON_KEYRING_BACKEND" in health.message
+    assert "\n" not in health.message
+    lookup = store.get("x")
+    assert (lookup.status, lookup.secret) == (KeyringStatus.NO_BACKEND, None)
+    with pytest.raises(SecretStoreError) as caught:
+        store.set("x", SECRET)
+    assert caught.value.status is KeyringStatus.NO_BACKEND
+    assert str(caught.value) == health.message
+    with pytest.raises(SecretStoreError):
+        store.delete("x")
+
+
+def test_fail_backend_is_no_backend(no_backend_keyring: KeyringBackend) -> None:
+    _assert_no_backend(SecretStore(no_backend_keyring, timeout=TIMEOUT))
+
+
+def test_null_backend_and_empty_chain_are_no_backend() -> None:
+    _assert_no_backend(SecretStore(null.Keyring(), timeout=TIMEOUT))
+    _assert_no_backend(SecretStore(FixedChainer([]), timeout=TIMEOUT))
+
+
+def test_no_keyring_error_is_no_backend() -> None:
+    _assert_no_backend(SecretStore(RaisingKeyring(NoKeyringError, "nothing"), timeout=TIMEOUT))
+
+
+# -- locked -----------------------------------------------------------------------------------
+
+
+def test_locked_then_unlocked(locked_keyring: LockedKeyring) -> None:
+    store = SecretStore(locked_keyring, timeout=TIMEOUT)
+    health = store.health()
+    assert health.status is KeyringStatus.LOCKED
+    assert "unlock" in health.message
+    assert "gnome-keyring-daemon --unlock" in health.message
+    assert store.get("x").status is KeyringStatus.LOCKED
+    with pytest.raises(SecretStoreError) as caught:
+        store.set("x", SECRET)
+    assert caught.value.status is KeyringStatus.LOCKED
+
+    locked_keyring.locked = False
+    store.set("x", SECRET)  # a later call notices the recovery...
+    assert store.health().status is KeyringStatus.OK  # ...and so does health, at once
+    locked_keyring.locked = True
+    assert store.get("x").status is KeyringStatus.LOCKED
+    assert store.health().status is KeyringStatus.LOCKED
+
+
+def test_health_is_cached_but_rechecked_after_ttl(locked_keyring: LockedKeyring) -> None:
+    store = SecretStore(locked_keyring, timeout=TIMEOUT)
+    assert store.health().status is KeyringStatus.LOCKED
+    locked_keyring.locked = False
+    assert store.health().status is KeyringStatus.LOCKED  # cached: no probe each call
+    store.HEALTH_TTL = 0.0
+    assert store.health().status is KeyringStatus.OK
+
+
+@pytest.mark.parametrize(
+    ("error", "text"),
+    [
+        (InitError, "Failed to create the collection: Prompt dismissed."),
+        (RuntimeError, "Item is locked!"),
+    ],
+)
+def test_prompt_dismissed_and_locked_texts_are_locked(error: type[Exception], text: str) -> None:
+    store = SecretStore(RaisingKeyring(error, text), timeout=TIMEOUT)
+    assert store.get("x").status is KeyringStatus.LOCKED
+
+
+# -- timed out --------------------------------------------------------------------------------
+
+
+def test_hanging_backend_times_out_then_recovers(hanging_keyring: HangingKeyring) -> None:
+    store = SecretStore(hanging_keyring, timeout=TIMEOUT)
+    started = time.monotonic()
+    lookup = store.get("x")
+    elapsed = time.monotonic() - started
+    assert lookup.status is KeyringStatus.TIMED_OUT
+    assert TIMEOUT * 0.9 <= elapsed < TIMEOUT + SLACK
+    assert f"did not answer within {TIMEOUT:g} s" in lookup.message
+
+    # While that call is stuck, every further call answers at once and starts no thread.
+    def set_fails() -> None:
+        with pytest.raises(SecretStoreError) as caught:
+            store.set("x", SECRET)
+        assert caught.value.status is KeyringStatus.TIMED_OUT
+
+    def delete_fails() -> None:
+        with pytest.raises(SecretStoreError) as caught:
+            store.delete("x")
+        assert caught.value.status is KeyringStatus.TIMED_OUT
+
+    for call in (lambda: store.get("x"), store.health, set_fails, delete_fails):
+        started = time.monotonic()
+        result = call()
+        assert time.monotonic() - started < IMMEDIATE
+        if result is not None:
+            assert result.status is KeyringStatus.TIMED_OUT
+            assert "earlier call" in result.message
+    assert store.health().status is KeyringStatus.TIMED_OUT
+    assert hanging_keyring.calls == 1
+    stuck = keyring_threads()
+    assert len(stuck) == 1
+    assert all(thread.daemon for thread in stuck)
+
+    hanging_keyring.release()
+    assert wait_until(lambda: store.get("x").status is KeyringStatus.OK)
+    store.set("x", SECRET)
+    assert store.get("x").secret == SECRET
+    assert store.health().status is KeyringStatus.OK
+    assert wait_until(lambda: not keyring_threads())
+
+
+def test_timeout_error_from_set_says_so(hanging_keyring: HangingKeyring) -> None:
+    store = SecretStore(hanging_keyring, timeout=TIMEOUT)
+    with pytest.raises(SecretStoreError) as caught:
+        store.set("x", SECRET)
+    assert caught.value.status is KeyringStatus.TIMED_OUT
+    assert "unlock prompt" in str(caught.value)
+    assert SECRET not in str(caught.value)
+
+
+def test_resolving_the_default_backend_is_timed_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    gate = threading.Event()
+
+    def slow_get_keyring() -> KeyringBackend:
+        gate.wait(30)
+        return MemoryKeyring()
+
+    monkeypatch.setattr(keyring, "get_keyring", slow_get_keyring)
+    store = SecretStore(timeout=TIMEOUT)
+    try:
+        started = time.monotonic()
+        assert store.health().status is KeyringStatus.TIMED_OUT
+        assert time.monotonic() - started < TIMEOUT + SLACK
+        started = time.monotonic()
+        assert store.get("x").status is KeyringStatus.TIMED_OUT
+        assert time.monotonic() - started < IMMEDIATE
+    finally:
+        gate.set()
+    assert wait_until(lambda: store.get("x").status is KeyringStatus.OK)
+
+
+# -- refused ----------------------------------------------------------------------------------
+
+
+def test_plaintext_is_refused_unless_allowed(
+    plaintext_keyring: PlaintextKeyring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(ENV_ALLOW_PLAINTEXT, raising=False)
+    store = SecretStore(plaintext_keyring, timeout=TIMEOUT)
+    health = store.health()
+    assert health.status is KeyringStatus.REFUSED
+    assert f"{ENV_ALLOW_PLAINTEXT}=1" in health.message
+    assert "plain text" in health.message
+    with pytest.raises(SecretStoreError) as caught:
+        store.set("x", SECRET)
+    assert caught.value.status is KeyringStatus.REFUSED
+    assert plaintext_keyring.labels("pullwatch") == []  # nothing written
+    assert store.get("x").status is KeyringStatus.REFUSED
+
+    allowed = SecretStore(plaintext_keyring, timeout=TIMEOUT, allow_plaintext=True)
+    allowed.set("x", SECRET)
+    assert allowed.get("x").secret == SECRET
+
+    monkeypatch.setenv(ENV_ALLOW_PLAINTEXT, "1")
+    assert SecretStore(plaintext_keyring, timeout=TIMEOUT).health().status is KeyringStatus.OK
+
+
+def test_plaintext_inside_a_chain_is_refused(plaintext_keyring: PlaintextKeyring) -> None:
+    chain = FixedChainer([MemoryKeyring(), plaintext_keyring])
+    assert is_plaintext_backend(chain)
+    store = SecretStore(chain, timeout=TIMEOUT, allow_plaintext=False)
+    assert store.health().status is KeyringStatus.REFUSED
+    assert not is_plaintext_backend(FixedChainer([MemoryKeyring()]))
+    assert not is_plaintext_backend(MemoryKeyring())
+
+
+# -- error ------------------------------------------------------------------------------------
+
+
+def test_other_errors_are_error_with_class_and_one_line() -> None:
+    store = SecretStore(RaisingKeyring(OSError, "disk on fire\nsecond line"), timeout=TIMEOUT)
+    lookup = store.get("x")
+    assert lookup.status is KeyringStatus.ERROR
+    assert "OSError: disk on fire second line" in lookup.message
+    assert "\n" not in lookup.message
+    assert store.health().status is KeyringStatus.ERROR
+
+
+def test_delete_error_that_is_not_a_missing_entry(
+    failing_write_keyring: FailingWriteKeyring,
+) -> None:
+    failing_write_keyring.fail_set = False
+    store = SecretStore(failing_write_keyring, timeout=TIMEOUT)
+    store.delete("missing")  # PasswordDeleteError for a missing entry: fine
+    store.set("x", SECRET)
+    with pytest.raises(SecretStoreError) as caught:
+        store.delete("x")  # PasswordDeleteError while the entry is there: a real failure
+    assert caught.value.status is KeyringStatus.ERROR
+    assert "PasswordDeleteError" in str(caught.value)
+
+
+# -- the secret never leaks ---------------------------------------------------------------------
+
+
+def test_secret_never_in_messages(failing_write_keyring: FailingWriteKeyring) -> None:
+    store = SecretStore(failing_write_keyring, timeout=TIMEOUT)
+    with pytest.raises(SecretStoreError) as caught:
+        store.set("x", SECRET)
+    error = caught.value
+    for text in (str(error), repr(error), error.health.message, repr(error.health)):
+        assert SECRET not in text
+    assert "read-only" in str(error)
+    # The backend's exception (which quoted the secret) is not chained to ours either.
+    assert error.__context__ is None
+    assert error.__cause__ is None
+
+
+def test_lookup_repr_hides_the_secret(secret_store: SecretStore) -> None:
+    secret_store.set("x", SECRET)
+    lookup = secret_store.get("x")
+    assert SECRET not in repr(lookup)
+    assert SECRET not in str(lookup)
+
+
+@pytest.fixture
+def _no_leftover_threads() -> Iterator[None]:
+    yield
+    assert wait_until(lambda: not keyring_threads())
+
+
+@pytest.mark.usefixtures("_no_leftover_threads")
+def test_short_secrets_are_scrubbed_too() -> None:
+    store = SecretStore(FailingWriteKeyring(), timeout=TIMEOUT)
+    with pytest.raises(SecretStoreError) as caught:
+        store.set("x", "abc")
+    assert "'abc'" not in str(caught.value)
+
+
+class SlowKeyring(MemoryKeyring):
+    """Answers every call, slowly (a healthy Secret Service on a busy bus)."""
+
+    DELAY = 0.05
+
+    def get_password(self, service: str, username: str) -> str | None:
+        time.sleep(self.DELAY)
+        return super().get_password(service, username)
+
+
+def test_queued_calls_on_a_slow_keyring_do_not_time_out() -> None:
+    backend = SlowKeyring()
+    backend.set_password("pullwatch", "x", SECRET)
+    store = SecretStore(backend, timeout=TIMEOUT)
+    callers = 16  # 16 x 0.05 s queued behind one another: well over the 0.3 s timeout
+    results: list[SecretLookup] = []
+
+    def read() -> None:
+        results.append(store.get("x"))
+
+    threads = [threading.Thread(target=read) for _ in range(callers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert [r.status for r in results] == [KeyringStatus.OK] * callers
