@@ -1,0 +1,251 @@
+"""The polling engine: one reading per identity per round, with backoff and no retry storms.
+
+The monitor owns the per-identity bookkeeping that makes polling safe against a registry that
+rate-limits and locks out: 429s and 5xx back off exponentially with jitter (honouring
+`Retry-After`), bad credentials stop the identity until the user edits it or asks again, and
+every round probes all identities concurrently through one shared `HubClient`.
+
+It knows nothing of the TUI or the CLI: they call `round()` / `probe()` / `check()` and render
+the `Reading`s it returns; sinks (the history database) receive every new reading.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from pullwatch.clock import SYSTEM_CLOCK, Clock
+from pullwatch.hub.client import Credentials, HubClient, ProbeResult, Target, TokenResult
+from pullwatch.identities.secrets import KeyringStatus, SecretLookup
+from pullwatch.identities.store import Identity
+from pullwatch.reading import ErrorKind, Reading, State
+
+SecretSource = Callable[[Identity], SecretLookup]
+ReadingSink = Callable[[Reading], None]
+
+log = logging.getLogger(__name__)
+
+SECRET_CACHE_SECONDS = 600.0  # re-read the keyring at least this often (notices a wiped entry)
+
+
+@dataclass(frozen=True, slots=True)
+class BackoffPolicy:
+    """Exponential backoff with jitter for 429 and 5xx-like failures, honouring Retry-After."""
+
+    base: float = 15.0
+    factor: float = 2.0
+    cap: float = 900.0
+    jitter: float = 0.2  # +/- this fraction
+
+    def delay(self, failures: int, retry_after: float | None, rng: random.Random) -> float:
+        exponential = min(self.cap, self.base * self.factor ** max(failures - 1, 0))
+        jittered = exponential * (1 + rng.uniform(-self.jitter, self.jitter))
+        return max(jittered, retry_after or 0.0)
+
+
+@dataclass(slots=True)
+class _Track:
+    failures: int = 0
+    not_before: float = 0.0  # wall clock: no scheduled probe before this
+    halted: bool = False  # bad credentials: no scheduled probe until edited or forced
+
+
+@dataclass(slots=True)
+class _CachedSecret:
+    lookup: SecretLookup
+    read_at: float
+
+
+@dataclass(slots=True)
+class Monitor:
+    """Probes a set of identities; remembers the latest reading and the backoff of each."""
+
+    client: HubClient
+    secret_for: SecretSource
+    clock: Clock = SYSTEM_CLOCK
+    policy: BackoffPolicy = field(default_factory=BackoffPolicy)
+    global_warn_below: int | None = None
+    sinks: list[ReadingSink] = field(default_factory=list)
+    rng: random.Random = field(default_factory=random.Random)
+    _identities: dict[str, Identity] = field(default_factory=dict)
+    _latest: dict[str, Reading] = field(default_factory=dict)
+    _tracks: dict[str, _Track] = field(default_factory=dict)
+    _secrets: dict[str, _CachedSecret] = field(default_factory=dict)
+
+    # -- the identity set --------------------------------------------------------------------
+
+    def set_identities(self, identities: Iterable[Identity]) -> None:
+        """Replace the identity set. A changed identity starts afresh (backoff and halt reset)."""
+        new = {i.label: i for i in identities}
+        for label, identity in new.items():
+            old = self._identities.get(label)
+            if old != identity:
+                self._tracks.pop(label, None)
+                self._secrets.pop(label, None)
+        for label in set(self._identities) - set(new):
+            self._tracks.pop(label, None)
+            self._secrets.pop(label, None)
+            self._latest.pop(label, None)
+        self._identities = new
+        now = self.clock.time()
+        for label, identity in new.items():
+            if label not in self._latest or self._latest[label].username != identity.username:
+                self._latest[label] = Reading.unknown(label, identity.username, now)
+
+    def forget_secret(self, label: str) -> None:
+        """The secret changed in the keyring: read it again before the next token."""
+        self._secrets.pop(label, None)
+
+    @property
+    def identities(self) -> list[Identity]:
+        return list(self._identities.values())
+
+    def latest(self, label: str) -> Reading | None:
+        return self._latest.get(label)
+
+    def readings(self) -> list[Reading]:
+        return [self._latest[label] for label in self._identities if label in self._latest]
+
+    # -- scheduling state --------------------------------------------------------------------
+
+    def next_attempt_at(self, label: str) -> float | None:
+        """When backoff next allows a scheduled probe (None: no backoff in force)."""
+        track = self._tracks.get(label)
+        if track is None or track.halted or track.not_before <= self.clock.time():
+            return None
+        return track.not_before
+
+    def is_halted(self, label: str) -> bool:
+        track = self._tracks.get(label)
+        return bool(track and track.halted)
+
+    def due(self, label: str) -> bool:
+        """Would a scheduled round probe this identity now?"""
+        track = self._tracks.get(label)
+        if track is None:
+            return True
+        return not track.halted and track.not_before <= self.clock.time()
+
+    # -- probing -----------------------------------------------------------------------------
+
+    async def round(self, labels: Sequence[str] | None = None) -> list[Reading]:
+        """Probe every due identity (or those in `labels`) concurrently; latest readings back."""
+        chosen = [
+            self._identities[lb] for lb in (labels or self._identities) if lb in self._identities
+        ]
+        await asyncio.gather(*(self.probe(identity) for identity in chosen))
+        return [self._latest[identity.label] for identity in chosen]
+
+    async def probe(self, identity: Identity, *, ignore_backoff: bool = False) -> Reading:
+        """A scheduled probe: skipped (latest reading returned) while backing off or halted.
+
+        `ignore_backoff` (the user asked for a refresh) skips the backoff timer, never a halt:
+        a login that failed is retried only when the user asks for that identity by name.
+        """
+        due = not self.is_halted(identity.label) if ignore_backoff else self.due(identity.label)
+        if not due:
+            return self._latest.get(identity.label) or Reading.unknown(
+                identity.label, identity.username, self.clock.time()
+            )
+        result = await self.check(identity)
+        return result.reading
+
+    async def check(self, identity: Identity) -> ProbeResult:
+        """Probe now, whatever the backoff says (the user asked): the full result."""
+        target, failure = await self._target(identity)
+        if failure is not None:
+            result = ProbeResult(failure, ())
+        else:
+            assert target is not None
+            result = await self.client.probe(target)
+        self._record(identity, result.reading)
+        return result
+
+    async def check_token(self, identity: Identity) -> TokenResult | Reading:
+        """A fresh token request for `identity`; a Reading when its secret is unavailable."""
+        target, failure = await self._target(identity)
+        if failure is not None:
+            return failure
+        assert target is not None
+        return await self.client.check_token(target)
+
+    async def _target(self, identity: Identity) -> tuple[Target | None, Reading | None]:
+        warn = identity.warn_below if identity.warn_below is not None else self.global_warn_below
+        if identity.username is None:
+            return Target(identity.label, None, warn), None
+        lookup = await self._secret(identity)
+        if lookup.status is KeyringStatus.OK and lookup.secret:
+            creds = Credentials(identity.username, lookup.secret)
+            return Target(identity.label, creds, warn), None
+        if lookup.status is KeyringStatus.OK:
+            detail = "no secret stored in the keyring for this identity: edit it to add one"
+        else:
+            detail = f"secret unavailable: {lookup.message}"
+        reading = Reading(
+            label=identity.label,
+            username=identity.username,
+            checked_at=self.clock.time(),
+            state=State.ERROR,
+            error_kind=ErrorKind.SECRET,
+            detail=detail,
+        )
+        return None, reading
+
+    async def _secret(self, identity: Identity) -> SecretLookup:
+        cached = self._secrets.get(identity.label)
+        now = self.clock.time()
+        if cached is not None and now - cached.read_at < SECRET_CACHE_SECONDS:
+            return cached.lookup
+        lookup = await asyncio.to_thread(self.secret_for, identity)
+        if lookup.status is KeyringStatus.OK and lookup.secret:
+            self._secrets[identity.label] = _CachedSecret(lookup, now)
+        else:
+            self._secrets.pop(identity.label, None)
+        return lookup
+
+    def _record(self, identity: Identity, reading: Reading) -> None:
+        track = self._tracks.setdefault(identity.label, _Track())
+        now = self.clock.time()
+        if reading.state is State.AUTH_FAILED:
+            # Docker Hub locks a username out after repeated bad logins: never retry by itself.
+            track.halted = True
+            track.failures += 1
+        elif (
+            reading.state in (State.THROTTLED, State.ERROR)
+            and reading.error_kind is not ErrorKind.SECRET
+        ):
+            track.failures += 1
+            track.not_before = now + self.policy.delay(
+                track.failures, reading.retry_after, self.rng
+            )
+            track.halted = False
+        else:
+            track.failures = 0
+            track.not_before = 0.0
+            track.halted = False
+        if identity.label in self._identities:
+            self._latest[identity.label] = reading
+        for sink in self.sinks:
+            try:
+                sink(reading)
+            except Exception:  # a sink (history) failing must not stop the monitoring
+                log.exception("reading sink %r failed", sink)
+
+    async def run(
+        self,
+        interval: float,
+        stop: asyncio.Event,
+        on_round: Callable[[list[Reading]], None] | None = None,
+    ) -> None:
+        """Rounds until `stop` is set; the next round starts `interval` s after the last ended."""
+        while not stop.is_set():
+            readings = await self.round()
+            if on_round is not None:
+                on_round(readings)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+            except TimeoutError:
+                pass
