@@ -1,0 +1,1 @@
+"""Screens: the dashboard's modal forms and result pages."""

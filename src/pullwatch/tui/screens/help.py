@@ -1,0 +1,75 @@
+"""`?`: the keys, and what every state means."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from pullwatch.advice import STATE_MEANINGS
+from pullwatch.output import STATE_LABELS
+from pullwatch.reading import State
+from pullwatch.tui.format import STATE_STYLES
+
+KEYS: tuple[tuple[str, str], ...] = (
+    ("↑ ↓ / mouse", "select an identity"),
+    ("enter", "refresh the selected identity now (also retries one whose login failed)"),
+    ("r", "refresh every identity now (logins that failed stay stopped)"),
+    ("space", "pause or resume the automatic rounds"),
+    ("t", "token check: a fresh token request, its claims and expiry"),
+    ("h", "HEAD check: one HEAD now, every header and the parse (costs no pull)"),
+    ("a / e / d", "add, edit, delete an identity (secrets go to the OS keyring)"),
+    ("ctrl+p", "command palette: per-identity commands, themes"),
+    ("c (in a check)", "copy the result as plain text"),
+    ("?", "this help"),
+    ("q", "quit"),
+)
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss_help", "Close")]
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll {
+        width: 96; max-width: 98%; height: auto; max-height: 95%;
+        padding: 0 2; border: thick $primary; background: $surface;
+    }
+    """
+
+    def compose(self) -> ComposeResult:
+        keys = Table(box=None, padding=(0, 2), show_header=False)
+        keys.add_column(style="bold cyan", no_wrap=True)
+        keys.add_column()
+        for key, what in KEYS:
+            keys.add_row(key, what)
+        states = Table(box=None, padding=(0, 2), show_header=False)
+        states.add_column(no_wrap=True)
+        states.add_column()
+        for state in State:
+            states.add_row(
+                Text(STATE_LABELS[state], style=STATE_STYLES[state]), STATE_MEANINGS[state]
+            )
+        notes = Text(
+            "HEAD requests do not count as pulls: pullwatch never GETs a manifest.\n"
+            "Docker Hub sends the window length (w=), not a reset time: the window is rolling.",
+            style="italic",
+        )
+        with VerticalScroll():
+            yield Static(
+                Group(
+                    Text("Keys", style="bold underline"),
+                    keys,
+                    Text("\nStates", style="bold underline"),
+                    states,
+                    Text(""),
+                    notes,
+                )
+            )
+
+    def action_dismiss_help(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,243 @@
+"""Add or edit an identity in a modal form.
+
+The token field is a password input: its value goes straight to the keyring (in a thread, under
+the keyring's timeout) and is cleared as soon as it is saved; it is never shown or logged.
+Validation errors appear under the field they concern; a keyring that cannot be used is
+explained at the top of the form, with the way out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+from pullwatch.identities.secrets import KeyringHealth, SecretStoreError
+from pullwatch.identities.store import (
+    ConfigError,
+    Identity,
+    IdentityError,
+    IdentityStore,
+    validate_label,
+    validate_secret,
+    validate_username,
+)
+
+FIELDS = ("label", "username", "secret", "warn")
+
+
+class IdentityForm(ModalScreen[str | None]):
+    """Dismisses with the saved identity's label, or None when cancelled."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "save", "Save")]
+    DEFAULT_CSS = """
+    IdentityForm { align: center middle; }
+    IdentityForm > VerticalScroll {
+        width: 72; max-width: 98%; height: auto; max-height: 98%;
+        padding: 0 2; border: thick $primary; background: $surface;
+    }
+    IdentityForm #form-title { text-style: bold; margin-bottom: 1; }
+    IdentityForm #keyring-note { color: $warning; margin-bottom: 1; display: none; }
+    IdentityForm #keyring-note.shown { display: block; }
+    IdentityForm Label { margin-top: 1; }
+    IdentityForm .hint { color: $text-muted; }
+    IdentityForm .error { color: $error; height: auto; }
+    IdentityForm #form-error { margin-top: 1; }
+    IdentityForm #form-buttons { height: auto; margin-top: 1; align-horizontal: right; }
+    IdentityForm Button { margin-left: 2; }
+    """
+
+    def __init__(self, *, store: IdentityStore, existing: Identity | None) -> None:
+        super().__init__()
+        self._store = store
+        self._existing = existing
+        self._saving = False
+
+    def compose(self) -> ComposeResult:
+        editing = self._existing
+        title = f"Edit identity {editing.label}" if editing else "Add an identity"
+        with VerticalScroll():
+            yield Static(Text(title), id="form-title")
+            yield Static(id="keyring-note")
+            yield Label("Label")
+            yield Input(
+                value=editing.label if editing else "",
+                placeholder="e.g. ci-bot",
+                id="label",
+                max_length=64,
+            )
+            yield Static(classes="error", id="label-error")
+            yield Label("Docker ID")
+            yield Static(
+                "Leave empty for an anonymous identity. Not the e-mail address.", classes="hint"
+            )
+            yield Input(
+                value=(editing.username or "") if editing else "",
+                placeholder="anonymous",
+                id="username",
+            )
+            yield Static(classes="error", id="username-error")
+            yield Label("Personal access token")
+            yield Static(
+                "Stored in the OS keyring only, never in a file."
+                + (" Leave empty to keep the stored one." if editing and editing.username else ""),
+                classes="hint",
+            )
+            yield Input(password=True, placeholder="dckr_pat_…", id="secret")
+            yield Static(classes="error", id="secret-error")
+            yield Label("Low warning at (remaining pulls)")
+            yield Input(
+                value=str(editing.warn_below) if editing and editing.warn_below is not None else "",
+                placeholder="default: 20% of the limit",
+                id="warn",
+                type="integer",
+            )
+            yield Static(classes="error", id="warn-error")
+            yield Static(classes="error", id="form-error")
+            with Horizontal(id="form-buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button("Save", variant="primary", id="save")
+
+    def on_mount(self) -> None:
+        self.query_one("#label", Input).focus()
+        self._check_keyring()
+
+    @work(thread=True, exit_on_error=False, group="form-keyring")
+    def _check_keyring(self) -> None:
+        health = self._store.secrets.health()
+        self.app.call_from_thread(self._keyring_checked, health)
+
+    def _keyring_checked(self, health: KeyringHealth) -> None:
+        if health.ok:
+            return
+        note = self.query_one("#keyring-note", Static)
+        note.update(
+            Text.assemble(
+                ("The keyring cannot be used: ", "bold"),
+                health.message,
+                "\nAnonymous identities still work; identities with a token need the keyring "
+                "(pullwatch never falls back to a plaintext file).",
+            )
+        )
+        note.add_class("shown")
+
+    # -- validation ----------------------------------------------------------------------------
+
+    def _set_error(self, field: str, message: str | None) -> None:
+        self.query_one(f"#{field}-error", Static).update(Text(message or ""))
+
+    def _values(self) -> tuple[Identity, str | None] | None:
+        """The identity and secret the form describes, or None after showing errors inline."""
+        for field in (*FIELDS, "form"):
+            self._set_error(field, None)
+        label = self.query_one("#label", Input).value.strip()
+        username = self.query_one("#username", Input).value.strip() or None
+        secret = self.query_one("#secret", Input).value or None
+        warn_text = self.query_one("#warn", Input).value.strip()
+        errors: dict[str, str] = {}
+
+        def check(field: str, validate: Callable[[object], None], value: object) -> None:
+            try:
+                validate(value)
+            except IdentityError as exc:
+                errors.setdefault(field, str(exc))
+
+        check("label", validate_label, label)
+        if "label" not in errors:
+            taken = {
+                i.label.casefold()
+                for i in self._store.load().identities
+                if self._existing is None or i.label != self._existing.label
+            }
+            if label.casefold() in taken:
+                errors["label"] = f"an identity called {label!r} already exists"
+        if username is not None:
+            check("username", validate_username, username)
+        if username is None and secret:
+            errors["secret"] = "an anonymous identity has no token: enter a Docker ID or clear this"
+        needs_secret = username is not None and (
+            self._existing is None
+            or self._existing.username is None
+            or self._existing.username != username
+        )
+        if needs_secret and not secret:
+            errors["secret"] = "a personal access token is needed for a Docker ID"
+        if secret is not None:
+            check("secret", validate_secret, secret)
+        warn: int | None = None
+        if warn_text:
+            try:
+                warn = int(warn_text)
+                if warn < 0:
+                    raise ValueError
+            except ValueError:
+                errors["warn"] = "a whole number of pulls, 0 or more (or empty for the default)"
+        for field, message in errors.items():
+            self._set_error(field, message)
+        if errors:
+            return None
+        return Identity(label=label, username=username, warn_below=warn), secret
+
+    # -- saving ----------------------------------------------------------------------------
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "save":
+            self.action_save()
+        else:
+            self.action_cancel()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.action_save()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def action_save(self) -> None:
+        if self._saving:
+            return
+        values = self._values()
+        if values is None:
+            return
+        identity, secret = values
+        self._saving = True
+        self.query_one("#save", Button).disabled = True
+        self._save(identity, secret)
+
+    @work(thread=True, exit_on_error=False, group="form-save", exclusive=True)
+    def _save(self, identity: Identity, secret: str | None) -> None:
+        try:
+            if self._existing is None:
+                config = self._store.add(identity, secret)
+            else:
+                config = self._store.update(self._existing.label, identity, secret)
+        except (IdentityError, ConfigError, SecretStoreError) as exc:
+            self.app.call_from_thread(self._failed, exc)
+            return
+        except Exception as exc:  # nothing escapes as a traceback
+            self.app.call_from_thread(self._failed, exc)
+            return
+        self.app.call_from_thread(self._saved, identity.label, config.warning)
+
+    def _failed(self, exc: Exception) -> None:
+        self._saving = False
+        self.query_one("#save", Button).disabled = False
+        field = "secret" if isinstance(exc, SecretStoreError) else "form"
+        if isinstance(exc, SecretStoreError):
+            message = f"not saved: the keyring refused the token ({exc})"
+        elif isinstance(exc, IdentityError | ConfigError):
+            message = f"not saved: {exc}"
+        else:
+            message = f"not saved: unexpected {type(exc).__name__}"
+        self._set_error(field, message)
+
+    def _saved(self, label: str, warning: str | None) -> None:
+        self.query_one("#secret", Input).value = ""
+        if warning:
+            self.notify(warning, severity="warning", timeout=10)
+        self.dismiss(label)

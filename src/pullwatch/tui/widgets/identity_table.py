@@ -1,0 +1,224 @@
+"""The identity table: one keyed row per identity, updated cell by cell, never rebuilt on a tick.
+
+Columns are planned for the width available (`plan_columns`): at 80 columns the least important
+ones drop out and the gauge shrinks; wider terminals get a longer gauge and the state's reason.
+A cell is written only when its text changes, and the per-second countdown cells repaint only
+their own region, so an idle dashboard sends almost nothing to the terminal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.coordinate import Coordinate
+from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey, RowKey
+
+from pullwatch.reading import Reading
+from pullwatch.tui import format as fmt
+
+CELL_PADDING = 2  # DataTable pads each cell by one column on each side
+NUMBERS = 7  # "180/200"
+MIN_BAR = 5
+MAX_BAR = 15
+STATE_WITH_REASON = 36
+MAX_STATE = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    key: str
+    title: str
+    width: int
+    priority: int  # lower survives longer when space runs out
+
+
+def plan_columns(available: int, label_width: int, *, extra: Sequence[Column] = ()) -> list[Column]:
+    """The columns that fit in `available` cells, in display order.
+
+    The least important columns drop out first; the gauge keeps at least a short bar while it
+    can, and spare width goes to the state's reason, then to a longer bar.
+    `extra` adds feature columns (e.g. recovery estimates) into the plan by priority.
+    """
+    label_width = max(8, min(label_width, 16))
+    base = [
+        Column("label", "Identity", label_width, 0),
+        Column("bucket", "Bucket", 16, 3),
+        Column("remaining", "Remaining", NUMBERS + 1 + MIN_BAR, 1),
+        Column("window", "Window", 6, 5),
+        *extra,
+        Column("token", "Token", 6, 6),
+        Column("age", "Probed", 6, 7),
+        Column("state", "State", 11, 2),
+    ]
+    chosen = list(base)
+
+    def total(cols: Sequence[Column]) -> int:
+        return sum(c.width + CELL_PADDING for c in cols)
+
+    while total(chosen) > available and len(chosen) > 3:
+        chosen.remove(max(chosen, key=lambda c: c.priority))
+    widths = {c.key: c.width for c in chosen}
+    if total(chosen) > available and "remaining" in widths:
+        widths["remaining"] = NUMBERS  # very narrow: numbers without a bar
+    spare = available - sum(w + CELL_PADDING for w in widths.values())
+    if spare > 0 and "state" in widths:  # room for a short reason first
+        grow = min(spare, STATE_WITH_REASON - widths["state"])
+        widths["state"] += grow
+        spare -= grow
+    if spare > 0 and "remaining" in widths and widths["remaining"] > NUMBERS:
+        grow = min(spare, NUMBERS + 1 + MAX_BAR - widths["remaining"])
+        widths["remaining"] += grow
+        spare -= grow
+    if spare > 0 and "state" in widths:
+        widths["state"] = min(widths["state"] + spare, MAX_STATE)
+    return [Column(c.key, c.title, widths[c.key], c.priority) for c in chosen]
+
+
+CellRenderer = Callable[[Reading, float], Text]
+
+
+class IdentityTable(DataTable[Text]):
+    """Rows keyed by identity label; cells written only when their text changes."""
+
+    DEFAULT_CSS = """
+    IdentityTable { height: auto; max-height: 60%; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row", zebra_stripes=False)
+        self._columns_plan: list[Column] = []
+        self._order: list[str] = []
+        self._readings: dict[str, Reading] = {}
+        self._shown: dict[tuple[str, str], Text] = {}
+        self._extra_columns: list[Column] = []
+        self._extra_renderers: dict[str, CellRenderer] = {}
+        self._marks: dict[str, str] = {}
+        self.now: float = 0.0
+
+    # -- structure (rare: mount, resize across a breakpoint, identities added or removed) ------
+
+    def add_feature_column(self, column: Column, renderer: CellRenderer) -> None:
+        self._extra_columns.append(column)
+        self._extra_renderers[column.key] = renderer
+
+    def set_layout(self, available: int) -> bool:
+        """Re-plan the columns for a width; rebuilds only when the plan changes."""
+        label_width = max((len(label) + 2 for label in self._order), default=8)
+        plan = plan_columns(available, label_width, extra=self._extra_columns)
+        if plan == self._columns_plan:
+            return False
+        self._columns_plan = plan
+        self._rebuild()
+        return True
+
+    def set_rows(self, labels: Sequence[str], readings: dict[str, Reading]) -> None:
+        """Show these identities in this order; keeps the cursor on the same identity."""
+        self._readings = {label: readings[label] for label in labels if label in readings}
+        if list(labels) == self._order:
+            for label in labels:
+                self.show_reading(self._readings[label])
+            return
+        self._order = list(labels)
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        keep = self.selected_label
+        self.clear(columns=True)
+        self._shown.clear()
+        for column in self._columns_plan:
+            self.add_column(column.title, width=column.width, key=column.key)
+        for label in self._order:
+            reading = self._readings.get(label)
+            cells = [self._render(column.key, reading) for column in self._columns_plan]
+            self.add_row(*cells, key=label)
+            for column, cell in zip(self._columns_plan, cells, strict=True):
+                self._shown[(label, column.key)] = cell
+        if keep in self._order:
+            self.move_cursor(row=self._order.index(keep), animate=False)
+
+    # -- content ---------------------------------------------------------------------------
+
+    @property
+    def selected_label(self) -> str | None:
+        if not self._order or self.row_count == 0:
+            return None
+        row = min(max(self.cursor_row, 0), self.row_count - 1)
+        try:
+            key = self.coordinate_to_cell_key(Coordinate(row, 0)).row_key
+        except Exception:
+            return None
+        return key.value
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self._order)
+
+    def set_mark(self, label: str, mark: str) -> None:
+        """A short marker shown after the label (e.g. "★" for the best identity to use)."""
+        if self._marks.get(label, "") != mark:
+            self._marks[label] = mark
+            if label in self._readings:
+                self.show_reading(self._readings[label])
+
+    def show_reading(self, reading: Reading) -> None:
+        """Write a reading's cells (only those whose text changed)."""
+        if reading.label not in self._order:
+            return
+        self._readings[reading.label] = reading
+        for column in self._columns_plan:
+            self._write(reading.label, column.key, self._render(column.key, reading), quiet=False)
+
+    def tick(self, now: float) -> None:
+        """The once-a-second update: only the time cells, each repainting only itself."""
+        self.now = now
+        for label in self._order:
+            reading = self._readings.get(label)
+            if reading is None:
+                continue
+            for key in ("token", "age"):
+                if any(c.key == key for c in self._columns_plan):
+                    self._write(label, key, self._render(key, reading), quiet=True)
+
+    def _render(self, key: str, reading: Reading | None) -> Text:
+        if reading is None:
+            return Text("")
+        width = next((c.width for c in self._columns_plan if c.key == key), 10)
+        if key == "label":
+            text = Text(reading.label, style="bold")
+            mark = self._marks.get(reading.label)
+            if mark:
+                text.append(f" {mark}", style="bold green")
+            return text
+        if key == "bucket":
+            return fmt.bucket_text(reading.source)
+        if key == "remaining":
+            return fmt.gauge(reading, max(width - 8, 0))
+        if key == "window":
+            return fmt.window_text(reading)
+        if key == "token":
+            return fmt.token_countdown(reading.token_expires_at, self.now)
+        if key == "age":
+            probed = None if reading.state.value == "unknown" else reading.checked_at
+            return fmt.age_text(probed, self.now)
+        if key == "state":
+            return fmt.state_text(reading, with_reason=width > 16, width=width)
+        renderer = self._extra_renderers.get(key)
+        return renderer(reading, self.now) if renderer else Text("")
+
+    def _write(self, label: str, key: str, value: Text, *, quiet: bool) -> None:
+        if self._shown.get((label, key)) == value:
+            return
+        self._shown[(label, key)] = value
+        if not quiet:
+            self.update_cell(label, key, value)
+            return
+        # Same as update_cell, but repaint only this cell's region instead of the whole table.
+        row_key, column_key = RowKey(label), ColumnKey(key)
+        self._data[row_key][column_key] = value
+        self._update_count += 1
+        self.refresh_coordinate(
+            Coordinate(self.get_row_index(row_key), self.get_column_index(column_key))
+        )

@@ -1,0 +1,64 @@
+"""The header line: identity count, registry, next-round countdown, keyring status."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from pullwatch.tui.format import duration
+
+
+class StatusLine(Static):
+    """One line (two when the keyring needs attention); repainted only when its text changes."""
+
+    DEFAULT_CSS = """
+    StatusLine { height: auto; padding: 0 1; background: $panel; }
+    """
+
+    def __init__(
+        self, *, registry: str, repository: str, demo: bool, id: str | None = None
+    ) -> None:
+        super().__init__(id=id)
+        self._host = registry.split("://", 1)[-1]
+        self._repository = repository
+        self._demo = demo
+        self.identity_count = 0
+        self.probing = 0
+        self.paused = False
+        self.next_round_in: float | None = None
+        self.keyring_problem: str | None = None
+        self._last: Text | None = None
+
+    def render_text(self) -> Text:
+        text = Text()
+        text.append("pullwatch", style="bold")
+        if self._demo:
+            text.append(" demo", style="bold magenta")
+        count = self.identity_count
+        where = f"{self._host} · {self._repository}"
+        room = self.size.width - 2 if self.size.width else 200
+        fixed = 9 + (5 if self._demo else 0) + 40  # name, counts and the countdown
+        if fixed + len(where) > room:
+            where = self._host
+        text.append(f" · {count} identit{'y' if count == 1 else 'ies'} · {where} · ")
+        if self.probing:
+            text.append(f"probing {self.probing}…", style="yellow")
+        elif self.paused:
+            text.append("paused", style="bold yellow")
+        elif self.next_round_in is not None:
+            text.append(f"next round {duration(self.next_round_in)}")
+        if self.keyring_problem:
+            text.append("\n")
+            text.append("keyring: ", style="bold red")
+            text.append(self.keyring_problem, style="red")
+        return text
+
+    def redraw(self) -> None:
+        text = self.render_text()
+        if text != self._last:
+            self._last = text
+            self.update(text)
+
+    def on_resize(self) -> None:
+        self._last = None
+        self.redraw()
