@@ -14,7 +14,7 @@ import ipaddress
 import secrets
 import threading
 import uuid as uuidlib
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from types import EllipsisType
@@ -61,6 +61,7 @@ COUNTER_NAMES = ("ping", "token", "head", "manifest_get", "other")
 # Pulls older than this (or the longest window a bucket ever had, if longer) are forgotten.
 MIN_HISTORY_SECONDS = 86_400.0
 # Expired tokens are swept after this many issues.
+ISSUED_LOG_SIZE = 10_000
 TOKEN_SWEEP_EVERY = 1_000
 
 
@@ -290,6 +291,7 @@ class HubModel:
         self._accounts: dict[str, Account] = {}
         self._buckets: dict[str, _Bucket] = {}
         self._tokens: dict[str, TokenGrant] = {}
+        self._issued_log: deque[TokenGrant] = deque(maxlen=ISSUED_LOG_SIZE)
         self._issued_since_sweep = 0
         self._signing_key = secrets.token_bytes(32)
         self._egress_ip = ""
@@ -495,6 +497,7 @@ class HubModel:
         )
         with self._lock:
             self._tokens[token] = grant
+            self._issued_log.append(grant)
             self._issued_since_sweep += 1
             if self._issued_since_sweep >= TOKEN_SWEEP_EVERY:
                 self._issued_since_sweep = 0
@@ -505,6 +508,12 @@ class HubModel:
             issued_at_text=rfc3339_nanos(now),
             claims=claims,
         )
+
+    def issued_tokens(self) -> list[TokenGrant]:
+        """Every token issued recently (the last ISSUED_LOG_SIZE), expired or not: ground truth
+        for tests that search pullwatch's files and output for tokens and jti ids."""
+        with self._lock:
+            return list(self._issued_log)
 
     def lookup_token(self, token: str) -> TokenGrant | None:
         """The grant behind a token string, valid or not (None if never issued)."""

@@ -1,0 +1,276 @@
+"""The command line, in-process against the simulator with an in-memory keyring."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import keyring
+import pytest
+
+from fixtures_simhub import ALICE, BOB, EGRESS_IP, ERIN
+from pullwatch import __version__
+from pullwatch.cli import main
+from pullwatch.identities.secrets import MemoryKeyring
+from pullwatch.paths import Paths
+from pullwatch.simhub import SimHubServer
+from pullwatch.simhub.accounts import stable_uuid
+
+
+@pytest.fixture
+def cli_keyring() -> Iterator[MemoryKeyring]:
+    """The process-wide keyring the CLI resolves by itself, swapped for an in-memory one."""
+    previous = keyring.get_keyring()
+    memory = MemoryKeyring()
+    keyring.set_keyring(memory)
+    try:
+        yield memory
+    finally:
+        keyring.set_keyring(previous)
+
+
+class Cli:
+    def __init__(
+        self, paths: Paths, server: SimHubServer, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        self.paths = paths
+        self.server = server
+        self.capsys = capsys
+        self.outputs: list[str] = []
+
+    def __call__(self, *args: str, stdin: str | None = None) -> tuple[int, str, str]:
+        argv = [
+            "--config-dir", str(self.paths.config_dir),
+            "--data-dir", str(self.paths.data_dir),
+            "--registry", self.server.url,
+            *args,
+        ]  # fmt: skip
+        old_stdin = sys.stdin
+        if stdin is not None:
+            sys.stdin = io.StringIO(stdin)
+        try:
+            code = main(argv)
+        finally:
+            sys.stdin = old_stdin
+        out, err = self.capsys.readouterr()
+        self.outputs += [out, err]
+        return code, out, err
+
+    def add(self, label: str, username: str | None = None, secret: str | None = None) -> None:
+        if username is None:
+            code, _, err = self("identity", "add", label)
+        else:
+            code, _, err = self(
+                "identity", "add", label, "--username", username, "--password-stdin", stdin=secret
+            )
+        assert code == 0, err
+
+
+@pytest.fixture
+def cli(
+    paths: Paths,
+    simhub: SimHubServer,
+    capsys: pytest.CaptureFixture[str],
+    cli_keyring: MemoryKeyring,
+) -> Cli:
+    return Cli(paths, simhub, capsys)
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"pullwatch {__version__}"
+
+
+def test_fresh_install_checks_anonymous(cli: Cli) -> None:
+    code, out, err = cli("check", "--json")
+    assert code == 0, err
+    document = json.loads(out)
+    assert document["registry"] == cli.server.url
+    assert document["repository"] == "ratelimitpreview/test"
+    (anon,) = document["identities"]
+    expected = {
+        "label": "anonymous",
+        "username": None,
+        "state": "ok",
+        "limit": 100,
+        "remaining": 100,
+        "window_seconds": 21600,
+        "source": EGRESS_IP,
+        "http_status": 200,
+        "error": None,
+    }
+    assert {k: anon[k] for k in expected} == expected
+    assert isinstance(anon["latency_ms"], float)
+    assert not cli.paths.config_file.exists()  # checking writes no config
+
+
+def test_check_json_for_every_kind(cli: Cli) -> None:
+    cli.add("ci", ALICE.username, ALICE.secret)
+    cli.add("paid", BOB.username, BOB.secret)
+    cli.add("spent", ERIN.username, ERIN.secret)
+    cli.add("typo", ALICE.username, "not-the-token\n")
+    cli.server.model.consume("alice", 24)
+    code, out, _ = cli("check", "--json")
+    rows = {r["label"]: r for r in json.loads(out)["identities"]}
+    assert list(rows) == ["anonymous", "ci", "paid", "spent", "typo"]
+    assert (rows["ci"]["state"], rows["ci"]["limit"], rows["ci"]["remaining"]) == ("ok", 200, 176)
+    assert rows["ci"]["source"] == stable_uuid("alice")
+    assert rows["ci"]["username"] == "alice"
+    assert rows["paid"]["state"] == "unmetered"
+    assert rows["paid"]["limit"] is None and rows["paid"]["remaining"] is None
+    assert rows["paid"]["source"] == stable_uuid("bob")
+    assert (rows["spent"]["state"], rows["spent"]["remaining"]) == ("exhausted", 0)
+    assert rows["spent"]["http_status"] == 429
+    assert rows["typo"]["state"] == "auth_failed"
+    assert rows["typo"]["error"] == "incorrect username or password"
+    assert code == 2  # exhausted and auth_failed are critical
+
+
+def test_check_table_and_exit_codes(cli: Cli) -> None:
+    code, out, _ = cli("check")
+    assert code == 0
+    header, row = out.strip().splitlines()
+    assert header.split()[:3] == ["IDENTITY", "STATE", "REMAINING"]
+    assert row.split()[:3] == ["anonymous", "ok", "100/100"]
+    cli.server.model.consume("anonymous", 85)
+    assert cli("check")[0] == 1  # 15 left: under the default 20%
+    assert cli("check", "--warn", "10")[0] == 0
+    assert cli("check", "--warn", "10", "--crit", "15")[0] == 2
+    cli.server.model.faults.status = {"head": 503}
+    assert cli("check")[0] == 3  # could not measure: unknown
+
+
+def test_check_selected_identities_and_unknown_label(cli: Cli) -> None:
+    cli.add("ci", ALICE.username, ALICE.secret)
+    code, out, _ = cli("check", "--json", "--identity", "ci")
+    assert [r["label"] for r in json.loads(out)["identities"]] == ["ci"]
+    code, out, err = cli("check", "--identity", "nope")
+    assert code == 3
+    assert err == "pullwatch: error: no identity 'nope' (known: anonymous, ci)\n"
+
+
+def test_identity_add_list_remove(cli: Cli, cli_keyring: MemoryKeyring) -> None:
+    cli.add("ci", ALICE.username, ALICE.secret + "\n")
+    assert cli_keyring.get_password("pullwatch", "ci") == ALICE.secret  # newline stripped
+    code, out, _ = cli("identity", "list", "--json")
+    assert json.loads(out)["identities"] == [
+        {"label": "anonymous", "username": None, "secret": "not needed", "warn_below": None},
+        {"label": "ci", "username": "alice", "secret": "in keyring", "warn_below": None},
+    ]
+    code, _, err = cli("identity", "remove", "ci")
+    assert code == 0 and "removed ci" in err
+    assert cli_keyring.get_password("pullwatch", "ci") is None
+    assert "ci" not in cli.paths.config_file.read_text()
+
+
+def test_identity_add_errors(cli: Cli) -> None:
+    code, _, err = cli(
+        "identity", "add", "x", "--username", "a@b.example", "--password-stdin", stdin="s"
+    )
+    assert code == 1 and "e-mail" in err and err.count("\n") == 1
+    code, _, err = cli("identity", "add", "x", "--password-stdin", stdin="s")
+    assert code == 64 and "needs --username" in err
+    code, _, err = cli("identity", "add", "bad label!")
+    assert code == 1 and err.startswith("pullwatch: error:")
+    code, _, err = cli("identity", "add", "y", "--username", "alice", stdin="")
+    assert code == 64  # stdin is not a terminal: no prompt, a clear way out
+    assert "--password-stdin" in err
+
+
+def test_token_command(cli: Cli) -> None:
+    cli.add("ci", ALICE.username, ALICE.secret)
+    code, out, _ = cli("token", "ci")
+    assert code == 0
+    assert "Token check: ci (alice)" in out
+    assert "expires in: 300 s" in out
+    assert "auth: basic (alice)" in out
+    assert "pull_limit: 200 per 21600 s (6 h)" in out
+    code, out, _ = cli("token", "ci", "--json")
+    document = json.loads(out)
+    assert document["ok"] is True
+    assert document["claims"]["sub"] == stable_uuid("alice")
+    assert document["claims"]["pull_limit"] == {"limit": 200, "interval": 21600}
+
+
+def test_head_command(cli: Cli) -> None:
+    code, out, _ = cli("head", "anonymous")
+    assert code == 0
+    assert "HEAD requests do not count as pulls" in out
+    assert "ratelimit-limit: 100;w=21600" in out
+    assert f"source: {EGRESS_IP} (ipv4)" in out
+    code, out, _ = cli("head", "anonymous", "--json")
+    document = json.loads(out)
+    assert document["head_counts_as_pull"] is False
+    assert document["parsed"]["limit"] == 100
+    assert [r["method"] for r in document["requests"]][-1] == "HEAD"
+
+
+def test_corrupt_config_is_one_line_and_kept(cli: Cli) -> None:
+    cli.paths.config_dir.mkdir(parents=True)
+    broken = b'version = 1\n[[identity]]\nlabel = "ci\n'
+    cli.paths.config_file.write_bytes(broken)
+    code, out, err = cli("check")
+    assert code == 3
+    assert out == ""
+    assert err.count("\n") == 1 and str(cli.paths.config_file) in err and "line 3" in err
+    code, _, err = cli("identity", "add", "other")
+    assert code == 1
+    assert cli.paths.config_file.read_bytes() == broken
+
+
+def test_usage_errors_exit_64(cli: Cli) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli("check", "--warn", "lots")
+    assert exit_info.value.code == 64
+
+
+def test_bad_registry_url_is_a_clean_error(cli: Cli) -> None:
+    code, out, err = cli("check", "--registry", "http://registry.example.com")
+    assert code == 3
+    assert out == ""
+    assert err == (
+        "pullwatch: error: registry URL 'http://registry.example.com' is plain http: "
+        "only loopback (the simulator) may use http\n"
+    )
+
+
+def test_secrets_never_reach_files_or_output(cli: Cli, paths: Paths) -> None:
+    cli.add("ci", ALICE.username, ALICE.secret)
+    cli.add("typo", ALICE.username, "dckr_pat_typo-secret-123")
+    for args in (
+        ("check", "--json"),
+        ("check",),
+        ("token", "ci"),
+        ("token", "ci", "--json"),
+        ("head", "ci"),
+        ("head", "ci", "--json"),
+        ("token", "typo"),
+        ("identity", "list"),
+    ):
+        cli(*args)
+    needles = {ALICE.secret, "dckr_pat_typo-secret-123"}
+    for grant in cli.server.model.issued_tokens():
+        needles |= {grant.token, grant.jti}
+    assert len(needles) > 4
+    written = [
+        p for root in (paths.config_dir, paths.data_dir) for p in root.rglob("*") if p.is_file()
+    ]
+    assert written, "expected the config file at least"
+    haystacks = {str(p): p.read_bytes().decode("utf-8", "replace") for p in written}
+    haystacks |= {f"output {i}": text for i, text in enumerate(cli.outputs)}
+    leaks = [(where, n[:12]) for where, text in haystacks.items() for n in needles if n in text]
+    assert leaks == []
+
+
+def test_simhub_command_rejects_a_bad_accounts_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "accounts.toml"
+    bad.write_text("[[account]]\nusername = 3\n")
+    assert main(["simhub", "--accounts", str(bad)]) != 0
+    assert "username" in capsys.readouterr().err
