@@ -202,3 +202,14 @@ def test_any_retry_after_parses(text: str) -> None:
 def test_any_source_parses(text: str) -> None:
     source = parse_source(text)
     assert source is None or isinstance(source.display, str)
+
+
+def test_manual_clock_with_real_monotonic() -> None:
+    import time
+
+    from pullwatch.clock import ManualClock
+
+    clock = ManualClock(real_monotonic=True)
+    before = time.monotonic()
+    assert before <= clock.monotonic() <= time.monotonic()
+    assert clock.time() == ManualClock.DEFAULT_START

@@ -34,22 +34,26 @@ class ManualClock:
     """A clock that stands still until `advance()` or `set()` moves it (thread-safe).
 
     Both readings move together, so latencies measured against it are zero unless a test
-    advances it in between.
+    advances it in between - or unless `real_monotonic` is set: then wall time stands still
+    while `monotonic()` is the real one, so latencies are real (screenshots use this).
     """
 
     # 2026-11-30 12:00:00 UTC: a fixed, recognisable default for snapshots.
     DEFAULT_START = 1_796_040_000.0
 
-    def __init__(self, start: float = DEFAULT_START) -> None:
+    def __init__(self, start: float = DEFAULT_START, *, real_monotonic: bool = False) -> None:
         self._lock = threading.Lock()
         self._wall = float(start)
         self._mono = 1_000.0
+        self._real_monotonic = real_monotonic
 
     def time(self) -> float:
         with self._lock:
             return self._wall
 
     def monotonic(self) -> float:
+        if self._real_monotonic:
+            return time.monotonic()
         with self._lock:
             return self._mono
 

@@ -158,8 +158,13 @@ def start_demo(
     clock: Clock = SYSTEM_CLOCK,
     traffic: bool = True,
     workdir: Path | None = None,
+    port: int = 0,
 ) -> Demo:
-    """Start the simulated hub and a throwaway config with the demo identities in it."""
+    """Start the simulated hub and a throwaway config with the demo identities in it.
+
+    `port` 0 picks a free one; screenshots and snapshots pass a fixed one so the URLs they show
+    stay the same from run to run.
+    """
     root = workdir or Path(tempfile.mkdtemp(prefix="pullwatch-demo-"))
     paths = Paths(config_dir=root / "config", data_dir=root / "data", cache_dir=root / "cache")
     secrets = SecretStore(MemoryKeyring())
@@ -167,7 +172,7 @@ def start_demo(
     for account in DEMO_ACCOUNTS:
         if store.load().get(account.label) is None:
             store.add(Identity(account.label, account.username), account.secret)
-    server = SimHubServer(build_demo_model(clock)).start()
+    server = SimHubServer(build_demo_model(clock), port=port).start()
     try:
         runtime = build_runtime(paths, registry=server.url, secrets=secrets, clock=clock, env={})
     except Exception:

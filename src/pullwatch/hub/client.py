@@ -22,7 +22,7 @@ import ssl
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httpx
 
@@ -850,7 +850,7 @@ class HubClient:
         Transport failures (and over-large answers) become `_Failure`s naming the step.
         """
         request = self._http.build_request(method, url, headers=headers, params=params)
-        shown_url = redact(str(request.url))
+        shown_url = redact(unquote(str(request.url)))
         started = self.clock.monotonic()
         try:
             async with asyncio.timeout(self.timeouts.total):

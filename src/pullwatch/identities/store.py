@@ -154,7 +154,7 @@ def _check_username(value: object) -> str | None:
     if "@" in value:
         return (
             "username looks like an e-mail address: Docker Hub wants the Docker ID "
-            "(the username shown on hub.docker.com), not the e-mail"
+            "(the username shown on hub.docker.com), not the e-mail address"
         )
     if not DOCKER_ID_RE.match(value):
         return "invalid username: a Docker ID has only letters, digits, '.', '_' and '-'"

@@ -17,13 +17,12 @@ from functools import partial
 
 from rich.text import Text
 from textual import work
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
-from textual.events import Resize
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer
+from textual.widgets import DataTable
 
 from pullwatch.identities.secrets import KeyringHealth
 from pullwatch.identities.store import Identity
@@ -31,11 +30,9 @@ from pullwatch.reading import Reading
 from pullwatch.runtime import Runtime
 from pullwatch.tui.screens.checks import CheckScreen, render_head_check, render_token_check
 from pullwatch.tui.screens.confirm import ConfirmScreen
+from pullwatch.tui.screens.dashboard import DashboardScreen
 from pullwatch.tui.screens.help import HelpScreen
 from pullwatch.tui.screens.identity_form import IdentityForm
-from pullwatch.tui.widgets.detail_pane import DetailPane
-from pullwatch.tui.widgets.identity_table import IdentityTable
-from pullwatch.tui.widgets.status_line import StatusLine
 
 MIN_INTERVAL = 10.0
 TERMINAL_CHECK_SECONDS = 2.0
@@ -98,13 +95,6 @@ class PullwatchApp(App[None]):
     TITLE = "pullwatch"
     COMMANDS = App.COMMANDS | {IdentityCommands}
     BINDINGS = [
-        Binding("r", "refresh_all", "Refresh"),
-        Binding("space", "toggle_pause", "Pause", key_display="␣"),
-        Binding("t", "token_check", "Token"),
-        Binding("h", "head_check", "HEAD"),
-        Binding("a", "add_identity", "Add"),
-        Binding("e", "edit_identity", "Edit"),
-        Binding("d", "delete_identity", "Delete"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
     ]
@@ -139,35 +129,21 @@ class PullwatchApp(App[None]):
 
     # -- parts -------------------------------------------------------------------------------
 
-    @property
-    def table(self) -> IdentityTable:
-        return self.query_one(IdentityTable)
-
-    @property
-    def detail(self) -> DetailPane:
-        return self.query_one(DetailPane)
-
-    @property
-    def status(self) -> StatusLine:
-        return self.query_one(StatusLine)
-
-    def compose(self) -> ComposeResult:
-        yield StatusLine(
-            registry=self.runtime.registry,
-            repository=self.runtime.repository,
-            demo=self.demo,
-            id="status",
+    def get_default_screen(self) -> DashboardScreen:
+        return DashboardScreen(
+            registry=self.runtime.registry, repository=self.runtime.repository, demo=self.demo
         )
-        yield IdentityTable(id="identities")
-        yield DetailPane(id="detail")
-        yield Footer(compact=True)
 
-    def on_mount(self) -> None:
-        table = self.table
-        table.now = self.clock.time()
-        table.set_layout(self.size.width - 2)
+    @property
+    def dashboard(self) -> DashboardScreen:
+        """The dashboard, wherever it is in the stack (queries go to it, not to the top)."""
+        screen = self.screen_stack[0]
+        assert isinstance(screen, DashboardScreen)
+        return screen
+
+    def on_dashboard_screen_ready(self, _: DashboardScreen.Ready) -> None:
+        self.dashboard.table.now = self.clock.time()
         self._show_identities()
-        table.focus()
         self.set_interval(1.0, self._tick)
         self._check_keyring()
         if self.auto_rounds:
@@ -178,10 +154,6 @@ class PullwatchApp(App[None]):
     async def on_unmount(self) -> None:
         self.workers.cancel_all()
         await self._client.aclose()
-
-    def on_resize(self, event: Resize) -> None:
-        if self.table.set_layout(event.size.width - 2):
-            self._select(self.table.selected_label)
 
     # -- rounds and probes ------------------------------------------------------------------
 
@@ -271,19 +243,18 @@ class PullwatchApp(App[None]):
     def _show_identities(self) -> None:
         readings = {r.label: r for r in self.monitor.readings()}
         labels = [identity.label for identity in self.monitor.identities]
-        self.table.set_rows(labels, readings)
-        self.table.set_layout(self.size.width - 2)
-        self._select(self.table.selected_label)
+        self.dashboard.show_identities(labels, readings)
+        self._select(self.dashboard.selected_label)
         self._refresh_status()
 
     def _show(self, reading: Reading) -> None:
-        self.table.show_reading(reading)
-        if reading.label == self.table.selected_label:
+        self.dashboard.table.show_reading(reading)
+        if reading.label == self.dashboard.selected_label:
             self._select(reading.label)
 
     def _select(self, label: str | None) -> None:
         reading = self.monitor.latest(label) if label else None
-        self.detail.show(
+        self.dashboard.detail.show(
             reading,
             now=self.clock.time(),
             next_attempt=self.monitor.next_attempt_at(label) if label else None,
@@ -298,7 +269,7 @@ class PullwatchApp(App[None]):
             self.refresh_identity(event.row_key.value)
 
     def _refresh_status(self) -> None:
-        status = self.status
+        status = self.dashboard.status
         status.identity_count = len(self.monitor.identities)
         status.probing = len(self._in_flight)
         status.paused = self.paused
@@ -314,8 +285,8 @@ class PullwatchApp(App[None]):
 
     def _tick(self) -> None:
         now = self.clock.time()
-        self.table.tick(now)
-        self.detail.tick(now)
+        self.dashboard.table.tick(now)
+        self.dashboard.detail.tick(now)
         self._refresh_status()
 
     # -- keyring and terminal ---------------------------------------------------------------
@@ -357,7 +328,7 @@ class PullwatchApp(App[None]):
         return next((i for i in self.monitor.identities if i.label == label), None)
 
     def _selected_identity(self) -> Identity | None:
-        identity = self._identity(self.table.selected_label)
+        identity = self._identity(self.dashboard.selected_label)
         if identity is None:
             self.notify("No identity selected: press a to add one", severity="warning")
         return identity
@@ -475,8 +446,8 @@ class PullwatchApp(App[None]):
         before = {i.label: i for i in self.monitor.identities}
         self.monitor.set_identities(config.identities)
         self._show_identities()
-        if focus is not None and focus in self.table.labels:
-            self.table.move_cursor(row=self.table.labels.index(focus), animate=False)
+        if focus is not None:
+            self.dashboard.focus_identity(focus)
             self._select(focus)
         for identity in config.identities:
             if before.get(identity.label) != identity:

@@ -97,19 +97,21 @@ def _section(title: str) -> Text:
 
 
 def _exchanges_table(exchanges: tuple[Exchange, ...]) -> Table:
-    table = Table(box=None, padding=(0, 1), show_header=True, header_style="bold")
-    table.add_column("Step", no_wrap=True)
-    table.add_column("Request", overflow="fold")
-    table.add_column("Auth", no_wrap=True)
-    table.add_column("Answer", no_wrap=True)
+    """One block per request: method, answer and auth on one line, the URL under it."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
     for ex in exchanges:
+        block = Text(f"{ex.method} ")
         if ex.status is not None:
-            answer = Text(str(ex.status), style="green" if ex.status < 400 else "red")
+            block.append(f"-> {ex.status}", style="green" if ex.status < 400 else "red")
             if ex.latency_ms is not None:
-                answer.append(f"  {ex.latency_ms:.0f} ms", style="dim")
+                block.append(f" in {ex.latency_ms:.0f} ms", style="dim")
         else:
-            answer = Text(ex.error or "no answer", style="red")
-        table.add_row(ex.step, Text(f"{ex.method} {ex.url}"), Text(ex.auth), answer)
+            block.append(f"-> {ex.error or 'no answer'}", style="red")
+        block.append(f"   auth: {ex.auth}\n", style="dim")
+        block.append(ex.url)
+        table.add_row(ex.step, block)
     return table
 
 

@@ -31,8 +31,8 @@ class ConfirmScreen(ModalScreen[bool]):
         with Vertical():
             yield Static(self._question)
             with Horizontal(id="confirm-buttons"):
-                yield Button("Cancel", id="cancel")
-                yield Button(self._confirm_label, variant="error", id="confirm")
+                yield Button("Cancel", id="cancel", compact=True)
+                yield Button(self._confirm_label, variant="error", id="confirm", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()

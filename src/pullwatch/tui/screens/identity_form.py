@@ -15,6 +15,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
@@ -41,13 +42,15 @@ class IdentityForm(ModalScreen[str | None]):
     IdentityForm > VerticalScroll {
         width: 72; max-width: 98%; height: auto; max-height: 98%;
         padding: 0 2; border: thick $primary; background: $surface;
+        scrollbar-gutter: stable;
     }
     IdentityForm #form-title { text-style: bold; margin-bottom: 1; }
     IdentityForm #keyring-note { color: $warning; margin-bottom: 1; display: none; }
     IdentityForm #keyring-note.shown { display: block; }
-    IdentityForm Label { margin-top: 1; }
-    IdentityForm .hint { color: $text-muted; }
-    IdentityForm .error { color: $error; height: auto; }
+    IdentityForm Label { margin-top: 1; text-style: bold; }
+    IdentityForm Input { margin: 0 0; background: $boost; }
+    IdentityForm .hint { color: $text-muted; width: 1fr; }
+    IdentityForm .error { color: $error; height: auto; width: 1fr; }
     IdentityForm #form-error { margin-top: 1; }
     IdentityForm #form-buttons { height: auto; margin-top: 1; align-horizontal: right; }
     IdentityForm Button { margin-left: 2; }
@@ -71,6 +74,7 @@ class IdentityForm(ModalScreen[str | None]):
                 placeholder="e.g. ci-bot",
                 id="label",
                 max_length=64,
+                compact=True,
             )
             yield Static(classes="error", id="label-error")
             yield Label("Docker ID")
@@ -81,6 +85,7 @@ class IdentityForm(ModalScreen[str | None]):
                 value=(editing.username or "") if editing else "",
                 placeholder="anonymous",
                 id="username",
+                compact=True,
             )
             yield Static(classes="error", id="username-error")
             yield Label("Personal access token")
@@ -89,7 +94,7 @@ class IdentityForm(ModalScreen[str | None]):
                 + (" Leave empty to keep the stored one." if editing and editing.username else ""),
                 classes="hint",
             )
-            yield Input(password=True, placeholder="dckr_pat_…", id="secret")
+            yield Input(password=True, placeholder="dckr_pat_…", id="secret", compact=True)
             yield Static(classes="error", id="secret-error")
             yield Label("Low warning at (remaining pulls)")
             yield Input(
@@ -97,12 +102,13 @@ class IdentityForm(ModalScreen[str | None]):
                 placeholder="default: 20% of the limit",
                 id="warn",
                 type="integer",
+                compact=True,
             )
             yield Static(classes="error", id="warn-error")
             yield Static(classes="error", id="form-error")
             with Horizontal(id="form-buttons"):
-                yield Button("Cancel", id="cancel")
-                yield Button("Save", variant="primary", id="save")
+                yield Button("Cancel", id="cancel", compact=True)
+                yield Button("Save", variant="primary", id="save", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#label", Input).focus()
@@ -130,7 +136,7 @@ class IdentityForm(ModalScreen[str | None]):
     # -- validation ----------------------------------------------------------------------------
 
     def _set_error(self, field: str, message: str | None) -> None:
-        self.query_one(f"#{field}-error", Static).update(Text(message or ""))
+        self.query_one(f"#{field}-error", Static).update(Content(message or ""))
 
     def _values(self) -> tuple[Identity, str | None] | None:
         """The identity and secret the form describes, or None after showing errors inline."""

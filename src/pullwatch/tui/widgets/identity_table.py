@@ -23,7 +23,7 @@ CELL_PADDING = 2  # DataTable pads each cell by one column on each side
 NUMBERS = 7  # "180/200"
 MIN_BAR = 5
 MAX_BAR = 15
-STATE_WITH_REASON = 36
+STATE_WITH_REASON = 44
 MAX_STATE = 64
 
 
@@ -97,6 +97,7 @@ class IdentityTable(DataTable[Text]):
         self._extra_renderers: dict[str, CellRenderer] = {}
         self._marks: dict[str, str] = {}
         self.now: float = 0.0
+        self.rebuilds = 0  # how often rows and columns were recreated (never on a tick)
 
     # -- structure (rare: mount, resize across a breakpoint, identities added or removed) ------
 
@@ -126,6 +127,8 @@ class IdentityTable(DataTable[Text]):
 
     def _rebuild(self) -> None:
         keep = self.selected_label
+        keep_row = self.cursor_row
+        self.rebuilds += 1
         self.clear(columns=True)
         self._shown.clear()
         for column in self._columns_plan:
@@ -138,6 +141,8 @@ class IdentityTable(DataTable[Text]):
                 self._shown[(label, column.key)] = cell
         if keep in self._order:
             self.move_cursor(row=self._order.index(keep), animate=False)
+        elif self._order:  # the selected identity went away: stay at the same place
+            self.move_cursor(row=min(max(keep_row, 0), len(self._order) - 1), animate=False)
 
     # -- content ---------------------------------------------------------------------------
 

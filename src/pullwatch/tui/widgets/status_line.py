@@ -19,7 +19,7 @@ class StatusLine(Static):
         self, *, registry: str, repository: str, demo: bool, id: str | None = None
     ) -> None:
         super().__init__(id=id)
-        self._host = registry.split("://", 1)[-1]
+        self._host = "simulated Docker Hub" if demo else registry.split("://", 1)[-1]
         self._repository = repository
         self._demo = demo
         self.identity_count = 0

@@ -1,0 +1,37 @@
+"""Pytest plugin: the demo (simulated hub, in-memory keyring, throwaway config) on a frozen clock.
+
+`demo` runs the demo's simulator on a free port; `snapshot_demo` on a fixed one, so the URLs a
+snapshot shows never change. Both assert at teardown that no manifest was ever fetched with GET.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pullwatch.clock import ManualClock
+from pullwatch.demo import Demo, start_demo
+
+SNAPSHOT_PORT = 47623
+
+
+def _demo(clock: ManualClock, workdir: Path, port: int) -> Iterator[Demo]:
+    demo = start_demo(clock=clock, traffic=False, workdir=workdir, port=port)
+    try:
+        yield demo
+    finally:
+        counters = demo.model.counters
+        demo.close()
+    assert counters["manifest_get"] == 0, "a manifest GET spent a pull"
+
+
+@pytest.fixture
+def demo(clock: ManualClock, tmp_path: Path) -> Iterator[Demo]:
+    yield from _demo(clock, tmp_path / "demo", 0)
+
+
+@pytest.fixture
+def snapshot_demo(clock: ManualClock, tmp_path: Path) -> Iterator[Demo]:
+    yield from _demo(clock, tmp_path / "demo", SNAPSHOT_PORT)

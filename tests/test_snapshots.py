@@ -1,0 +1,86 @@
+"""Snapshots of every screen, at 80x24 and 120x32, from the demo on a frozen clock.
+
+The simulator listens on a fixed port here (`snapshot_demo`) and the clock stands still, so
+every number, countdown and URL on screen is the same on every run. Regenerate with
+`pytest tests/test_snapshots.py --snapshot-update`, then look at each changed SVG.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from textual.pilot import Pilot
+
+from pullwatch.demo import Demo
+from pullwatch.tui.app import PullwatchApp, make_app
+from pullwatch.tui.screens.checks import CheckScreen
+
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 32), id="120x32")]
+
+
+def app_for(demo: Demo) -> PullwatchApp:
+    return make_app(demo.runtime, demo=True, interval=60, watch_terminal=False)
+
+
+async def first_round(pilot: Pilot[None]) -> None:
+    app = pilot.app
+    assert isinstance(app, PullwatchApp)
+    await app.wait_for_round()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def after(*keys: str, check: bool = False):  # type: ignore[no-untyped-def]
+    async def run_before(pilot: Pilot[None]) -> None:
+        await first_round(pilot)
+        await pilot.press(*keys)
+        if check:
+            screen = pilot.app.screen
+            assert isinstance(screen, CheckScreen)
+            for _ in range(500):
+                if screen.plain_text:
+                    break
+                await asyncio.sleep(0.01)
+        await pilot.pause()
+
+    return run_before
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_dashboard(snap_compare, snapshot_demo: Demo, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(
+        app_for(snapshot_demo), terminal_size=size, run_before=after("down", "down")
+    )
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_token_check(snap_compare, snapshot_demo: Demo, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(
+        app_for(snapshot_demo), terminal_size=size, run_before=after("down", "t", check=True)
+    )
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_head_check(snap_compare, snapshot_demo: Demo, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(
+        app_for(snapshot_demo), terminal_size=size, run_before=after("down", "h", check=True)
+    )
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_add_identity(snap_compare, snapshot_demo: Demo, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    keys = ("a", *"ci-bot", "tab", *"me@example.com", "tab", *"secret", "enter")
+    assert snap_compare(app_for(snapshot_demo), terminal_size=size, run_before=after(*keys))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_delete_confirmation(snap_compare, snapshot_demo: Demo, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(app_for(snapshot_demo), terminal_size=size, run_before=after("down", "d"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_help(snap_compare, snapshot_demo: Demo, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(
+        app_for(snapshot_demo), terminal_size=size, run_before=after("question_mark")
+    )
