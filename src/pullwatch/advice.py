@@ -1,8 +1,14 @@
-"""What a reading means, in plain language."""
+"""What a reading means and what to do next, in plain language.
+
+`advise()` is the one entry point the dashboard, the check screens and `check` output use.
+"""
 
 from __future__ import annotations
 
-from pullwatch.reading import State
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pullwatch.reading import Reading, State
 
 STATE_MEANINGS: dict[State, str] = {
     State.OK: "Metered, with pulls to spare.",
@@ -19,3 +25,15 @@ STATE_MEANINGS: dict[State, str] = {
     "keyring). Retried with backoff.",
     State.UNKNOWN: "Not probed yet.",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Advice:
+    meaning: str
+    steps: tuple[str, ...] = ()  # what to do next, most useful first; empty when nothing to do
+
+
+def advise(reading: Reading, others: Sequence[Reading] = ()) -> Advice:
+    """The meaning of `reading` and the next steps; `others` are the other identities' latest
+    readings (to say which one has room now)."""
+    return Advice(meaning=STATE_MEANINGS[reading.state])

@@ -230,8 +230,21 @@ def _cmd_check(args: argparse.Namespace) -> int:
             )
         )
     else:
-        _print(render_table(readings, color=_color(sys.stdout)))
+        notes = _check_notes(readings, runtime)
+        _print(render_table(readings, color=_color(sys.stdout), notes=notes))
     return int(exit_code(readings, crit=args.crit))
+
+
+def _check_notes(readings: list[Any], runtime: Any) -> dict[str, list[str]]:
+    """Per identity: what `check` prints under the table (next steps, bucket warnings)."""
+    from pullwatch.advice import advise
+
+    notes: dict[str, list[str]] = {}
+    for reading in readings:
+        lines = list(advise(reading, readings).steps)
+        if lines:
+            notes[reading.label] = lines
+    return notes
 
 
 def _cmd_token(args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from enum import IntEnum
 from typing import Any
 
@@ -91,8 +91,14 @@ def remaining_text(reading: Reading) -> str:
     return f"{left}/{right}"
 
 
-def render_table(readings: Sequence[Reading], *, color: bool = False) -> str:
-    """A plain table, one identity per line, columns sized to their content."""
+def render_table(
+    readings: Sequence[Reading],
+    *,
+    color: bool = False,
+    notes: Mapping[str, Sequence[str]] | None = None,
+) -> str:
+    """A plain table, one identity per line, columns sized to their content; then `notes`
+    (per identity label: warnings and next steps), one indented line each."""
     headers = ("IDENTITY", "STATE", "REMAINING", "WINDOW", "SOURCE", "LATENCY", "DETAIL")
     rows: list[tuple[str, ...]] = []
     for r in readings:
@@ -115,6 +121,9 @@ def render_table(readings: Sequence[Reading], *, color: bool = False) -> str:
         if color:
             cells[1] = f"\x1b[{_STATE_COLOURS[reading.state]}m{cells[1]}\x1b[0m"
         lines.append("  ".join(cells).rstrip())
+    for reading in readings:
+        for note in (notes or {}).get(reading.label, ()):
+            lines.append(f"{reading.label}: {one_line(note, 300)}")
     return "\n".join(lines)
 
 

@@ -24,6 +24,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable
 
+from pullwatch.advice import advise
 from pullwatch.identities.secrets import KeyringHealth
 from pullwatch.identities.store import Identity
 from pullwatch.reading import Reading
@@ -259,6 +260,7 @@ class PullwatchApp(App[None]):
             now=self.clock.time(),
             next_attempt=self.monitor.next_attempt_at(label) if label else None,
             halted=self.monitor.is_halted(label) if label else False,
+            advice=advise(reading, self.monitor.readings()) if reading else None,
         )
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:

@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from pullwatch.advice import STATE_MEANINGS
+from pullwatch.advice import STATE_MEANINGS, Advice
 from pullwatch.hub.headers import format_window, parse_source
 from pullwatch.reading import Reading, State
 from pullwatch.tui import format as fmt
@@ -49,6 +49,7 @@ class DetailPane(VerticalScroll):
         now: float,
         next_attempt: float | None = None,
         halted: bool = False,
+        advice: Advice | None = None,
         extra: list[Text] | None = None,
     ) -> None:
         self._reading = reading
@@ -62,7 +63,7 @@ class DetailPane(VerticalScroll):
             self._last_body = None
         else:
             title.update(_title(reading))
-            rendered = _body(reading, extra or [])
+            rendered = _body(reading, advice or Advice(STATE_MEANINGS[reading.state]), extra or [])
             body.update(rendered)
         self.tick(now)
 
@@ -106,7 +107,7 @@ def _clock_line(
     return text
 
 
-def _body(reading: Reading, extra: list[Text]) -> Table:
+def _body(reading: Reading, advice: Advice, extra: list[Text]) -> Table:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")
@@ -114,7 +115,7 @@ def _body(reading: Reading, extra: list[Text]) -> Table:
     if reading.detail:
         state.append(f"  {reading.detail}")
     grid.add_row("State", state)
-    grid.add_row("Meaning", Text(STATE_MEANINGS[reading.state], style="italic"))
+    grid.add_row("Meaning", Text(advice.meaning, style="italic"))
     if reading.limit is not None or reading.remaining is not None:
         limit = "?" if reading.limit is None else str(reading.limit)
         window = format_window(reading.window_seconds)
@@ -154,4 +155,6 @@ def _body(reading: Reading, extra: list[Text]) -> Table:
         grid.add_row("Retry-After", Text(f"{reading.retry_after:.0f} s"))
     for line in extra:
         grid.add_row("", line)
+    for number, step in enumerate(advice.steps, start=1):
+        grid.add_row("Next" if number == 1 else "", Text(f"{number}. {step}"))
     return grid
