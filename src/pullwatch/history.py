@@ -1,0 +1,416 @@
+"""The history of readings: a SQLite file under the data dir.
+
+Every reading from `check`, `head` and the dashboard lands here, so recovery can be estimated
+from what was watched (Docker sends no reset time). The database is in WAL mode with a busy
+timeout, and every write is one short `BEGIN IMMEDIATE` transaction retried on contention, so a
+dashboard and a cron'd `check` can write at once without "database is locked". The schema is
+versioned (`PRAGMA user_version`) with forward-only migrations. No secret or token is ever
+stored: a `Reading` holds none, and `detail` is already redacted.
+
+The dashboard never writes on its event loop: `BackgroundWriter` owns a connection in its own
+thread, takes readings from a queue, and prunes old rows there.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pullwatch.clock import SYSTEM_CLOCK, Clock
+from pullwatch.paths import ensure_private_dir
+from pullwatch.reading import ErrorKind, Reading, State
+from pullwatch.recent import RecentHistory
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 10_000
+WRITE_ATTEMPTS = 5
+DAY = 86_400.0
+
+_COLUMNS = (
+    "label",
+    "username",
+    "checked_at",
+    "state",
+    "limit_pulls",
+    "remaining",
+    "window_seconds",
+    "source",
+    "http_status",
+    "latency_ms",
+    "error_kind",
+    "detail",
+    "retry_after",
+    "raw_limit",
+    "raw_remaining",
+)
+
+# Each entry migrates from version N-1 to N (index N-1). Never edit a shipped step: append.
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """
+        CREATE TABLE IF NOT EXISTS readings (
+            id INTEGER PRIMARY KEY,
+            label TEXT NOT NULL,
+            username TEXT,
+            checked_at REAL NOT NULL,
+            state TEXT NOT NULL,
+            limit_pulls INTEGER,
+            remaining INTEGER,
+            window_seconds INTEGER,
+            source TEXT,
+            http_status INTEGER,
+            latency_ms REAL,
+            error_kind TEXT,
+            detail TEXT,
+            retry_after REAL,
+            raw_limit TEXT,
+            raw_remaining TEXT
+        )
+        """,
+        "CREATE INDEX IF NOT EXISTS readings_by_label ON readings (label, checked_at)",
+        "CREATE INDEX IF NOT EXISTS readings_by_source ON readings (source, checked_at)",
+        "CREATE INDEX IF NOT EXISTS readings_by_time ON readings (checked_at)",
+    ),
+)
+
+
+class HistoryError(Exception):
+    """The history database cannot be used. str() is one line naming the file."""
+
+
+def _row(reading: Reading) -> tuple[object, ...]:
+    return (
+        reading.label,
+        reading.username,
+        reading.checked_at,
+        reading.state.value,
+        reading.limit,
+        reading.remaining,
+        reading.window_seconds,
+        reading.source,
+        reading.http_status,
+        reading.latency_ms,
+        None if reading.error_kind is None else reading.error_kind.value,
+        reading.detail,
+        reading.retry_after,
+        reading.raw_limit,
+        reading.raw_remaining,
+    )
+
+
+def _reading(row: Sequence[object]) -> Reading:
+    (label, username, checked_at, state, limit, remaining, window, source, status, latency,
+     kind, detail, retry_after, raw_limit, raw_remaining) = row  # fmt: skip
+    try:
+        parsed_state = State(str(state))
+    except ValueError:
+        parsed_state = State.UNKNOWN  # written by a newer pullwatch
+    try:
+        parsed_kind = None if kind is None else ErrorKind(str(kind))
+    except ValueError:
+        parsed_kind = None
+    return Reading(
+        label=str(label),
+        username=None if username is None else str(username),
+        checked_at=float(checked_at),  # type: ignore[arg-type]
+        state=parsed_state,
+        limit=limit,  # type: ignore[arg-type]
+        remaining=remaining,  # type: ignore[arg-type]
+        window_seconds=window,  # type: ignore[arg-type]
+        source=source,  # type: ignore[arg-type]
+        http_status=status,  # type: ignore[arg-type]
+        latency_ms=latency,  # type: ignore[arg-type]
+        error_kind=parsed_kind,
+        detail=detail,  # type: ignore[arg-type]
+        retry_after=retry_after,  # type: ignore[arg-type]
+        raw_limit=raw_limit,  # type: ignore[arg-type]
+        raw_remaining=raw_remaining,  # type: ignore[arg-type]
+    )
+
+
+class History:
+    """One connection to the history database. Not for concurrent use from several threads."""
+
+    def __init__(
+        self, path: Path, *, clock: Clock = SYSTEM_CLOCK, retention_days: float = 7
+    ) -> None:
+        self.path = path
+        self.clock = clock
+        self.retention_days = retention_days
+        try:
+            ensure_private_dir(path.parent)
+            self._db = sqlite3.connect(
+                path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+            )
+            self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                log.warning("history %s: journal mode is %s, not WAL", path, mode)
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            self._migrate()
+            path.chmod(0o600)
+        except (sqlite3.Error, OSError) as exc:
+            raise HistoryError(f"history database {path}: {exc}") from None
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> History:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        def step() -> None:
+            version = self.schema_version
+            if version > SCHEMA_VERSION:
+                raise HistoryError(
+                    f"history database {self.path} was written by a newer pullwatch (schema "
+                    f"{version}; this one knows {SCHEMA_VERSION}): upgrade pullwatch"
+                )
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[target - 1]:
+                    self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {target}")
+
+        self._write(step)
+
+    def _write(self, work: Callable[[], None]) -> None:
+        """`work` inside one IMMEDIATE transaction, retried while another process holds the lock."""
+        delay = 0.05
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if attempt == WRITE_ATTEMPTS - 1:
+                    raise
+                time.sleep(delay)
+                delay *= 2
+                continue
+            try:
+                work()
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            return
+
+    def record(self, readings: Iterable[Reading]) -> int:
+        """Store readings (`unknown` ones - never probed - are skipped). Returns how many."""
+        rows = [_row(r) for r in readings if r.state is not State.UNKNOWN]
+        if not rows:
+            return 0
+        placeholders = ", ".join("?" for _ in _COLUMNS)
+        sql = f"INSERT INTO readings ({', '.join(_COLUMNS)}) VALUES ({placeholders})"
+
+        def work() -> None:
+            self._db.executemany(sql, rows)
+
+        try:
+            self._write(work)
+        except sqlite3.Error as exc:
+            raise HistoryError(f"history database {self.path}: {exc}") from None
+        return len(rows)
+
+    def _select(self, where: str, params: Sequence[object], limit: int | None) -> list[Reading]:
+        sql = f"SELECT {', '.join(_COLUMNS)} FROM readings WHERE {where} ORDER BY checked_at, id"
+        if limit is not None:
+            sql = (
+                f"SELECT * FROM (SELECT {', '.join(_COLUMNS)}, id FROM readings WHERE {where} "
+                f"ORDER BY checked_at DESC, id DESC LIMIT {int(limit)}) ORDER BY checked_at, id"
+            )
+        try:
+            rows = self._db.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise HistoryError(f"history database {self.path}: {exc}") from None
+        return [_reading(row[: len(_COLUMNS)]) for row in rows]
+
+    def for_label(
+        self, label: str, since: float | None = None, limit: int | None = None
+    ) -> list[Reading]:
+        """One identity's readings, oldest first."""
+        return self._select("label = ? AND checked_at >= ?", (label, since or 0.0), limit)
+
+    def for_source(self, source: str, since: float | None = None) -> list[Reading]:
+        """Every reading charged to one bucket (whatever identity made it), oldest first."""
+        return self._select("source = ? AND checked_at >= ?", (source, since or 0.0), None)
+
+    def since(self, since: float) -> list[Reading]:
+        return self._select("checked_at >= ?", (since,), None)
+
+    def count(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM readings").fetchone()[0])
+
+    def prune(self, now: float | None = None) -> int:
+        """Delete readings older than the retention period. Returns how many."""
+        cutoff = (self.clock.time() if now is None else now) - self.retention_days * DAY
+        deleted = 0
+
+        def work() -> None:
+            nonlocal deleted
+            deleted = self._db.execute(
+                "DELETE FROM readings WHERE checked_at < ?", (cutoff,)
+            ).rowcount
+
+        try:
+            self._write(work)
+        except sqlite3.Error as exc:
+            raise HistoryError(f"history database {self.path}: {exc}") from None
+        return deleted
+
+
+@dataclass(frozen=True, slots=True)
+class WriterStatus:
+    written: int
+    failed: int
+    last_error: str | None
+
+
+class BackgroundWriter:
+    """Writes readings from a queue in its own thread; prunes at start and every hour.
+
+    `submit()` never blocks and never raises: a history that cannot be written costs the
+    estimates, not the monitoring. `close()` flushes what is queued (bounded by a timeout).
+    """
+
+    PRUNE_EVERY = 3600.0
+
+    def __init__(self, open_history: Callable[[], History]) -> None:
+        self._open = open_history
+        self._queue: queue.Queue[Reading | None] = queue.Queue()
+        self._written = 0
+        self._failed = 0
+        self._last_error: str | None = None
+        self._thread = threading.Thread(target=self._run, name="pullwatch-history", daemon=True)
+        self._thread.start()
+
+    @property
+    def status(self) -> WriterStatus:
+        return WriterStatus(self._written, self._failed, self._last_error)
+
+    def submit(self, reading: Reading) -> None:
+        self._queue.put(reading)
+
+    def flush(self, timeout: float = 5.0) -> None:
+        """Wait until everything submitted so far has been handled (for tests and shutdown)."""
+        done = threading.Event()
+        self._queue.put(_Marker(done))  # type: ignore[arg-type]
+        done.wait(timeout)
+
+    def close(self, timeout: float = 5.0) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        try:
+            history = self._open()
+        except HistoryError as exc:
+            self._last_error = str(exc)
+            log.warning("%s", exc)
+            history = None
+        last_prune = 0.0
+        while True:
+            item = self._queue.get()
+            if item is None:
+                break
+            if isinstance(item, _Marker):
+                item.done.set()
+                continue
+            batch = [item]
+            while True:  # write what is queued together: one transaction per burst
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None or isinstance(nxt, _Marker):
+                    self._queue.put(nxt)  # handle it after this batch
+                    break
+                batch.append(nxt)
+            if history is None:
+                self._failed += len(batch)
+                continue
+            try:
+                self._written += history.record(batch)
+                if time.monotonic() - last_prune > self.PRUNE_EVERY or not last_prune:
+                    history.prune()
+                    last_prune = time.monotonic()
+            except HistoryError as exc:
+                self._failed += len(batch)
+                self._last_error = str(exc)
+                log.warning("%s", exc)
+        if history is not None:
+            history.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _Marker:
+    done: threading.Event
+
+
+def parse_duration(text: str) -> float:
+    """`90s`, `45m`, `6h`, `7d`, `1h30m`, or plain seconds -> seconds. Raises ValueError."""
+    value = text.strip().lower()
+    if not value:
+        raise ValueError("empty duration")
+    if value.isdigit():
+        return float(value)
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    total = 0.0
+    number = ""
+    for char in value:
+        if char.isdigit():
+            number += char
+        elif char in units and number:
+            total += int(number) * units[char]
+            number = ""
+        else:
+            raise ValueError(f"{text!r} is not a duration (like 90m, 6h, 7d)")
+    if number:
+        raise ValueError(f"{text!r} is not a duration (like 90m, 6h, 7d): add a unit")
+    return total
+
+
+@dataclass(frozen=True, slots=True)
+class Recall:
+    """What a one-shot command learns from the history after adding its own readings."""
+
+    recent: RecentHistory
+    problem: str | None  # why the history could not be used (the command carries on)
+
+
+def record_and_recall(
+    path: Path,
+    readings: Sequence[Reading],
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+    retention_days: float = 7,
+    lookback: float = DAY,
+) -> Recall:
+    """Store `readings`, then load the last `lookback` seconds for estimates and insights.
+
+    Never raises: a history that cannot be used is reported in `problem`.
+    """
+    recent = RecentHistory()
+    try:
+        with History(path, clock=clock, retention_days=retention_days) as history:
+            history.record(readings)
+            recent.load(history.since(clock.time() - lookback))
+    except HistoryError as exc:
+        recent.load(readings)
+        return Recall(recent, str(exc))
+    return Recall(recent, None)
