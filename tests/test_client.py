@@ -328,7 +328,7 @@ FAULTS: list[tuple[str, dict[str, object], Target, State, ErrorKind | None, str]
         ANON,
         State.ERROR,
         ErrorKind.MALFORMED,
-        "not a Bearer",
+        "instead of Bearer: not Docker Hub",
     ),
     (
         "invalid_token on HEAD",

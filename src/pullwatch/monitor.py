@@ -28,7 +28,9 @@ ReadingSink = Callable[[Reading], None]
 
 log = logging.getLogger(__name__)
 
-SECRET_CACHE_SECONDS = 600.0  # re-read the keyring at least this often (notices a wiped entry)
+# Re-read the keyring whenever a new token is due (every ~5 min on Docker Hub), and at least
+# this often: an entry wiped or changed under a running pullwatch is noticed at the next renewal.
+SECRET_CACHE_SECONDS = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,11 +41,20 @@ class BackoffPolicy:
     factor: float = 2.0
     cap: float = 900.0
     jitter: float = 0.2  # +/- this fraction
+    # A Retry-After is honoured up to this long: a broken or hostile server cannot silence an
+    # identity for a day (the user can always refresh it by hand).
+    max_retry_after: float = 3600.0
 
     def delay(self, failures: int, retry_after: float | None, rng: random.Random) -> float:
         exponential = min(self.cap, self.base * self.factor ** max(failures - 1, 0))
         jittered = exponential * (1 + rng.uniform(-self.jitter, self.jitter))
-        return max(jittered, retry_after or 0.0)
+        return max(jittered, self.honoured(retry_after))
+
+    def honoured(self, retry_after: float | None) -> float:
+        """How long a Retry-After keeps an identity from its next scheduled probe."""
+        if retry_after is None or retry_after != retry_after:  # None or NaN
+            return 0.0
+        return min(max(retry_after, 0.0), self.max_retry_after)
 
 
 @dataclass(slots=True)
@@ -197,7 +208,15 @@ class Monitor:
     async def _secret(self, identity: Identity) -> SecretLookup:
         cached = self._secrets.get(identity.label)
         now = self.clock.time()
-        if cached is not None and now - cached.read_at < SECRET_CACHE_SECONDS:
+        if (
+            cached is not None
+            and now - cached.read_at < SECRET_CACHE_SECONDS
+            and identity.username is not None
+            and cached.lookup.secret
+            and self.client.has_live_token(
+                Target(identity.label, Credentials(identity.username, cached.lookup.secret))
+            )
+        ):
             return cached.lookup
         lookup = await asyncio.to_thread(self.secret_for, identity)
         if lookup.status is KeyringStatus.OK and lookup.secret:
@@ -223,8 +242,9 @@ class Monitor:
             )
             track.halted = False
         else:
+            # A measurement (a HEAD 429 too) ends the backoff, but its Retry-After still holds.
             track.failures = 0
-            track.not_before = 0.0
+            track.not_before = now + self.policy.honoured(reading.retry_after)
             track.halted = False
         if identity.label in self._identities:
             self._latest[identity.label] = reading

@@ -178,7 +178,8 @@ def parse_token_response(body: bytes) -> TokenGrant:
         token = data.get("access_token")
     if not isinstance(token, str) or not token:
         raise TokenParseError("token endpoint answered without a token or access_token")
-    if any(c.isspace() for c in token) or len(token) > 64_000:
+    # It travels in an HTTP header: printable ASCII only (a JWT is), and not absurdly long.
+    if not (token.isascii() and token.isprintable()) or " " in token or len(token) > 64_000:
         raise TokenParseError("token endpoint answered with a token that is not usable")
     raw_expires = data.get("expires_in")
     expires_in = DEFAULT_EXPIRES_IN if raw_expires is None else _as_int(raw_expires)

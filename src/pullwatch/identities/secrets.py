@@ -50,6 +50,11 @@ _PLAINTEXT_BACKENDS = frozenset(
         "keyrings.cryptfile.file.PlaintextKeyring",
     }
 )
+# Encrypted file backends that ask for their passphrase with getpass on the terminal: in a worker
+# thread under a full-screen app that garbles the screen and then blocks until the timeout. keyring
+# auto-selects them once keyrings.cryptfile or keyrings.alt is installed; pullwatch uses
+# keyrings.cryptfile only on request (PULLWATCH_KEYRING=cryptfile), supplying the passphrase itself.
+_PROMPTING_BACKENDS = frozenset({"EncryptedKeyring", "CryptFileKeyring"})
 # A label that no identity can have (labels start with a letter or digit): the health probe.
 _HEALTH_PROBE_LABEL = "~pullwatch-health-check"
 _MAX_MESSAGE = 300
@@ -153,6 +158,36 @@ def is_plaintext_backend(backend: KeyringBackend) -> bool:
     return isinstance(scheme, str) and scheme.lower().startswith(("no enc", "plain"))
 
 
+def _prompts_on_terminal(backend: KeyringBackend) -> bool:
+    cls = type(backend)
+    return cls.__module__.startswith("keyrings.") and cls.__name__ in _PROMPTING_BACKENDS
+
+
+def auto_backend(chosen: KeyringBackend, allow_plaintext: bool) -> KeyringBackend:
+    """keyring's own choice, minus the members pullwatch must not use without being asked.
+
+    keyring chains every viable backend, so merely installing keyrings.cryptfile or keyrings.alt
+    adds a plaintext file and passphrase-prompting files to the chain, next to the Secret
+    Service. pullwatch takes the best member that is neither (highest priority first); when
+    only prompting ones are left that is "no backend", when only plaintext ones, the chain
+    itself (refused unless plaintext was allowed).
+    """
+    if not isinstance(chosen, chainer.ChainerBackend):
+        return chosen
+    members = list(chosen.backends)
+    usable = [
+        member
+        for member in members
+        if not _prompts_on_terminal(member)
+        and (allow_plaintext or not is_plaintext_backend(member))
+    ]
+    if usable:
+        return usable[0]
+    if any(_prompts_on_terminal(member) for member in members):
+        return fail.Keyring()
+    return chosen
+
+
 def _one_line(text: str, secret: str | None = None) -> str:
     """One line without the secret, control characters or anything shaped like a credential."""
     if secret:
@@ -220,6 +255,11 @@ class SecretStore:
                 return cached
         _, failure = self._attempt(lambda b: b.get_password(self.SERVICE, _HEALTH_PROBE_LABEL))
         return failure or self._ok_health()
+
+    def recheck(self) -> None:
+        """Forget the cached health verdict (the keyring was just unlocked, say)."""
+        with self._state:
+            self._health = None
 
     def get(self, label: str) -> SecretLookup:
         """The secret stored for `label`; never raises."""
@@ -290,7 +330,11 @@ class SecretStore:
         given = self._backend
 
         def resolve() -> _Resolved:
-            backend = given if given is not None else keyring.get_keyring()
+            backend = (
+                given
+                if given is not None
+                else auto_backend(keyring.get_keyring(), self.allow_plaintext)
+            )
             return _Resolved(backend, backend_name(backend), self._verdict(backend))
 
         resolved, error, failure = self._timed(resolve)
@@ -410,8 +454,8 @@ class SecretStore:
     def _no_backend_message() -> str:
         return (
             "no keyring backend (no D-Bus session - usual over SSH): run pullwatch inside "
-            "dbus-run-session with gnome-keyring unlocked, or set PYTHON_KEYRING_BACKEND; "
-            "see README 'Over SSH'"
+            "dbus-run-session with gnome-keyring unlocked, set PYTHON_KEYRING_BACKEND, or use "
+            "an encrypted file with PULLWATCH_KEYRING=cryptfile; see README 'Over SSH'"
         )
 
     def _classify(self, exc: BaseException, name: str, secret: str | None = None) -> KeyringHealth:
@@ -420,6 +464,9 @@ class SecretStore:
         lowered = detail.lower()
         if isinstance(exc, NoKeyringError):
             return KeyringHealth(KeyringStatus.NO_BACKEND, name, self._no_backend_message())
+        hint = getattr(exc, "way_out", None)
+        if isinstance(exc, KeyringLocked) and isinstance(hint, str):  # says how to unlock it
+            return KeyringHealth(KeyringStatus.LOCKED, name, _one_line(hint, secret))
         # InitError "Failed to create the collection: Prompt dismissed", secretstorage's
         # LockedException and the like all say so in their text.
         if isinstance(exc, KeyringLocked) or "prompt dismissed" in lowered or "locked" in lowered:

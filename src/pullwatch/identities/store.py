@@ -98,6 +98,7 @@ class Settings:
     concurrency: int = 32  # 1..256
     bell: bool = True
     retention_days: int = 7  # >= 1
+    keyring: str | None = None  # "system" (default) or "cryptfile" (the encrypted-file opt-in)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +225,12 @@ def _bool_rule(value: object) -> str | None:
     return None if isinstance(value, bool) else "must be true or false"
 
 
+def _keyring_rule(value: object) -> str | None:
+    if value in ("system", "cryptfile"):
+        return None
+    return 'must be "system" or "cryptfile"'
+
+
 _SETTING_RULES: dict[str, Any] = {
     "interval": _int_rule(10),
     "registry": _str_rule,
@@ -232,6 +239,7 @@ _SETTING_RULES: dict[str, Any] = {
     "concurrency": _int_rule(1, 256),
     "bell": _bool_rule,
     "retention_days": _int_rule(1),
+    "keyring": _keyring_rule,
 }
 _SETTING_ORDER = tuple(f.name for f in dataclasses.fields(Settings))
 _IDENTITY_KEYS = ("label", "username", "warn_below")

@@ -209,6 +209,9 @@ class Faults:
     invalid_token_on_head: bool = False
     redirect_loop: set[str] = field(default_factory=set)  # 302 to itself
     huge_body: set[str] = field(default_factory=set)  # a 50 MB body
+    # Forced error bodies echo the requester and a real dckr_jti id, as Docker's authenticated
+    # 429 does ("... as '<user>': dckr_jti_<id>."): redaction tests need the real thing.
+    echo_jti: set[str] = field(default_factory=set)
     head_429_when_exhausted: bool = True  # 2026: HEAD 429; False: 200 with remaining 0
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -514,6 +517,15 @@ class HubModel:
         for tests that search pullwatch's files and output for tokens and jti ids."""
         with self._lock:
             return list(self._issued_log)
+
+    def jti_for(self, username: str) -> str:
+        """The newest jti issued to `username` ("" anonymous); a fresh token's if none yet."""
+        with self._lock:
+            for grant in reversed(self._issued_log):
+                if grant.username == username:
+                    return grant.jti
+            account = self._accounts.get(username) if username else None
+        return self.issue_token(account, self.service, ()).grant.jti
 
     def lookup_token(self, token: str) -> TokenGrant | None:
         """The grant behind a token string, valid or not (None if never issued)."""

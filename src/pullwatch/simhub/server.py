@@ -24,6 +24,7 @@ import re
 import select
 import selectors
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -138,7 +139,9 @@ class _HTTPServer(ThreadingHTTPServer):
     request_queue_size = 1024
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], model: HubModel) -> None:
+    def __init__(
+        self, address: tuple[str, int], model: HubModel, tls: ssl.SSLContext | None = None
+    ) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.model = model
@@ -146,8 +149,16 @@ class _HTTPServer(ThreadingHTTPServer):
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
+        if tls is not None:
+            # The handshake happens on the handler's first read, not in the accept loop, so a
+            # client that refuses the certificate cannot stall the server.
+            self.socket = tls.wrap_socket(
+                self.socket, server_side=True, do_handshake_on_connect=False
+            )
+        scheme = "https" if tls is not None else "http"
         host, port = self.server_address[:2]
-        self.base_url = f"http://[{host}]:{port}" if ":" in str(host) else f"http://{host}:{port}"
+        where = f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+        self.base_url = f"{scheme}://{where}"
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with contextlib.suppress(OSError):
@@ -366,6 +377,17 @@ class _Handler(BaseHTTPRequestHandler):
             phrase = "Error"
         if status in (502, 504):  # from the load balancer in front, not the registry
             return _Response(status, [("content-type", "text/html")], _html(status, phrase, phrase))
+        if Faults.hits(self.model.faults.echo_jti, endpoint):
+            user = self._requester(endpoint)
+            message = (
+                f"You have reached your pull rate limit as '{user}': "
+                f"{self.model.jti_for(user)}. You may increase the limit by authenticating "
+                f"and upgrading: {INCREASE_URL}"
+            )
+            if endpoint == "token":
+                return _json(status, {"details": message})
+            body = _registry_error("TOOMANYREQUESTS", message)
+            return _Response(status, [("content-type", "application/json"), API_VERSION], body)
         if endpoint == "token":
             if status == 401:
                 return _json(status, {"details": "incorrect username or password"})
@@ -423,6 +445,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _basic_username(self) -> str:
         basic = self._basic()
         return basic[0] if basic else ""
+
+    def _requester(self, endpoint: str) -> str:
+        """Who is asking: the Basic username (token), the bearer token's user (head), or ""."""
+        if endpoint == "token":
+            return self._basic_username()
+        grant = self.model.lookup_token(self._bearer() or "")
+        return grant.username if grant else ""
 
     def _challenge(self, scope: str | None = None, error: str | None = None) -> str:
         value = f'Bearer realm="{self.server.base_url}/token",service="{self.model.service}"'
@@ -629,9 +658,16 @@ class _Handler(BaseHTTPRequestHandler):
 class SimHubServer:
     """A running simulated Docker Hub: `with SimHubServer(model) as hub: hub.url`."""
 
-    def __init__(self, model: HubModel | None = None, host: str = "127.0.0.1", port: int = 0):
+    def __init__(
+        self,
+        model: HubModel | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        tls: ssl.SSLContext | None = None,
+    ):
         self.model = model if model is not None else HubModel()
-        self._httpd = _HTTPServer((host, port), self.model)
+        self._httpd = _HTTPServer((host, port), self.model, tls)
         self._wake_r, self._wake_w = socket.socketpair()
         self._thread: threading.Thread | None = None
         self._stopped = False
@@ -642,7 +678,7 @@ class SimHubServer:
 
     @property
     def url(self) -> str:
-        """`http://127.0.0.1:<port>`: the registry URL; the token realm is `<url>/token`."""
+        """`http://127.0.0.1:<port>` (https with `tls`): the registry URL; realm `<url>/token`."""
         return self._httpd.base_url
 
     def start(self) -> SimHubServer:
