@@ -9,7 +9,7 @@ import pytest
 from pullwatch.clock import ManualClock
 from pullwatch.paths import Paths
 
-pytest_plugins = ["fixtures_simhub", "fixtures_keyring", "fixtures_demo"]
+pytest_plugins = ["fixtures_simhub", "fixtures_keyring", "fixtures_demo", "fixtures_cli"]
 
 
 @pytest.fixture

@@ -2,81 +2,18 @@
 
 from __future__ import annotations
 
-import io
 import json
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import keyring
 import pytest
 
+from fixtures_cli import Cli
 from fixtures_simhub import ALICE, BOB, EGRESS_IP, ERIN
 from pullwatch import __version__
 from pullwatch.cli import main
 from pullwatch.identities.secrets import MemoryKeyring
 from pullwatch.paths import Paths
-from pullwatch.simhub import SimHubServer
 from pullwatch.simhub.accounts import stable_uuid
-
-
-@pytest.fixture
-def cli_keyring() -> Iterator[MemoryKeyring]:
-    """The process-wide keyring the CLI resolves by itself, swapped for an in-memory one."""
-    previous = keyring.get_keyring()
-    memory = MemoryKeyring()
-    keyring.set_keyring(memory)
-    try:
-        yield memory
-    finally:
-        keyring.set_keyring(previous)
-
-
-class Cli:
-    def __init__(
-        self, paths: Paths, server: SimHubServer, capsys: pytest.CaptureFixture[str]
-    ) -> None:
-        self.paths = paths
-        self.server = server
-        self.capsys = capsys
-        self.outputs: list[str] = []
-
-    def __call__(self, *args: str, stdin: str | None = None) -> tuple[int, str, str]:
-        argv = [
-            "--config-dir", str(self.paths.config_dir),
-            "--data-dir", str(self.paths.data_dir),
-            "--registry", self.server.url,
-            *args,
-        ]  # fmt: skip
-        old_stdin = sys.stdin
-        if stdin is not None:
-            sys.stdin = io.StringIO(stdin)
-        try:
-            code = main(argv)
-        finally:
-            sys.stdin = old_stdin
-        out, err = self.capsys.readouterr()
-        self.outputs += [out, err]
-        return code, out, err
-
-    def add(self, label: str, username: str | None = None, secret: str | None = None) -> None:
-        if username is None:
-            code, _, err = self("identity", "add", label)
-        else:
-            code, _, err = self(
-                "identity", "add", label, "--username", username, "--password-stdin", stdin=secret
-            )
-        assert code == 0, err
-
-
-@pytest.fixture
-def cli(
-    paths: Paths,
-    simhub: SimHubServer,
-    capsys: pytest.CaptureFixture[str],
-    cli_keyring: MemoryKeyring,
-) -> Cli:
-    return Cli(paths, simhub, capsys)
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -274,3 +211,52 @@ def test_simhub_command_rejects_a_bad_accounts_file(
     bad.write_text("[[account]]\nusername = 3\n")
     assert main(["simhub", "--accounts", str(bad)]) != 0
     assert "username" in capsys.readouterr().err
+
+
+def test_history_records_check_and_head_and_estimates(cli: Cli) -> None:
+    cli("check")
+    cli.server.model.consume("anonymous", 10)
+    cli("head", "anonymous")
+    code, out, _ = cli("history", "anonymous", "--json")
+    assert code == 0
+    document = json.loads(out)
+    assert [r["remaining"] for r in document["readings"]] == [100, 90]
+    recovery = document["recovery"]
+    assert recovery["estimate"] is True and recovery["deficit"] == 10
+    code, out, _ = cli("history", "anonymous")
+    lines = out.strip().splitlines()
+    assert lines[0].split()[:3] == ["TIME", "STATE", "REMAINING"]
+    assert "90/100" in lines[2]
+    assert lines[-1].startswith("2 readings since") and "full <= " in lines[-1]
+
+
+def test_history_errors(cli: Cli) -> None:
+    code, _, err = cli("history", "nobody")
+    assert code == 1 and "no identity 'nobody'" in err
+    code, _, err = cli("history", "anonymous", "--since", "soon")
+    assert code == 64 and "duration" in err
+    code, out, _ = cli("history", "anonymous")
+    assert code == 0 and out.startswith("no readings of anonymous")
+
+
+def test_check_json_adds_insights_recovery_and_advice(cli: Cli) -> None:
+    cli.add("ci", ALICE.username, ALICE.secret)
+    cli.add("mirror", ALICE.username, ALICE.secret)
+    cli.server.model.consume("alice", 30)
+    code, out, _ = cli("check", "--json")
+    rows = {r["label"]: r for r in json.loads(out)["identities"]}
+    assert any("shares one quota with mirror" in m for m in rows["ci"]["insights"])
+    assert rows["ci"]["recovery"]["deficit"] == 30
+    assert isinstance(rows["ci"]["advice"], list)
+    code, out, _ = cli("check")
+    assert code == 0
+    assert "ci: warning: shares one quota with mirror" in out
+
+
+def test_a_broken_history_does_not_fail_the_check(cli: Cli) -> None:
+    cli.paths.data_dir.mkdir(parents=True)
+    cli.paths.history_db.mkdir()  # a directory where the database should be
+    code, out, err = cli("check", "--json")
+    assert code == 0
+    assert json.loads(out)["identities"][0]["state"] == "ok"
+    assert err.startswith("pullwatch: warning: history not updated:") and err.count("\n") == 1

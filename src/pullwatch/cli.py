@@ -8,7 +8,6 @@ documented exit code, never a traceback.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import json
 import os
@@ -96,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fmt = check.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="one JSON document")
+    fmt.add_argument(
+        "--openmetrics",
+        action="store_true",
+        help="OpenMetrics text (node_exporter textfile collector); needs pullwatch[metrics]",
+    )
     check.add_argument(
         "--identity",
         metavar="LABEL",
@@ -130,6 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
     head.add_argument("--json", action="store_true")
     head.set_defaults(handler=_cmd_head)
 
+    hist = command("history", "the recorded readings of one identity, and its recovery estimate")
+    hist.add_argument("label", metavar="LABEL")
+    hist.add_argument("--json", action="store_true")
+    hist.add_argument(
+        "--since", metavar="DURATION", default="24h", help="how far back: 90m, 6h, 7d (default 24h)"
+    )
+    hist.set_defaults(handler=_cmd_history)
+
     identity = command("identity", "manage identities (secrets go to the OS keyring)")
     isub = identity.add_subparsers(dest="identity_command", metavar="ACTION", parser_class=_Parser)
     isub.required = True
@@ -154,6 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common_options(rm, suppress=True)
     rm.add_argument("label", metavar="LABEL")
     rm.set_defaults(handler=_cmd_identity_remove)
+
+    from pullwatch.cli_triage import add_triage_commands  # explain, plan, report, serve, import
+
+    add_triage_commands(command, isub, _common_options)
 
     demo = command(
         "demo", "the dashboard against the built-in simulated hub (no network, no secrets)"
@@ -181,7 +197,19 @@ def _runtime(args: argparse.Namespace) -> Any:
     from pullwatch.runtime import build_runtime
 
     paths = resolve_paths(config_dir=args.config_dir, data_dir=args.data_dir)
-    return build_runtime(paths, registry=args.registry, repository=args.repository)
+    runtime = build_runtime(paths, registry=args.registry, repository=args.repository)
+    if runtime.unlocker is not None and args.command in _KEYRING_COMMANDS:
+        # The opt-in encrypted keyring: asked for here, before any output (the TUI asks itself).
+        from pullwatch.identities.cryptfile import prompt_passphrase
+
+        health = prompt_passphrase(runtime.unlocker)
+        if runtime.unlocker.problem or (health is not None and not health.ok):
+            message = health.message if health is not None else runtime.unlocker.way_out()
+            print(f"pullwatch: warning: {message}", file=sys.stderr)
+    return runtime
+
+
+_KEYRING_COMMANDS = frozenset({"check", "token", "head", "identity", "plan", "report", "serve"})
 
 
 def _color(stream: Any) -> bool:
@@ -213,35 +241,97 @@ def _cmd_check(args: argparse.Namespace) -> int:
     if not identities:
         raise CliError("no identities configured: add one with `pullwatch identity add`", 3)
 
-    async def probe() -> list[Any]:
-        async with runtime.client() as client:
-            monitor = runtime.monitor(client, warn_below=args.warn)
-            return await monitor.round([i.label for i in identities])
-
-    readings = asyncio.run(probe())
+    metrics = _metrics_module() if args.openmetrics else None  # missing extra: fail first
+    readings = runtime.probe_round([i.label for i in identities], warn_below=args.warn)
     checked_at = runtime.clock.time()
-    if args.json:
+    recall = _remember(runtime, readings)
+    if metrics is not None:
+        _print(
+            metrics.openmetrics_text(
+                readings, registry=runtime.registry, repository=runtime.repository
+            )
+        )
+    elif args.json:
         _print(
             render_json(
                 readings,
                 checked_at=checked_at,
                 registry=runtime.registry,
                 repository=runtime.repository,
+                per_identity=_check_extras(readings, recall),
             )
         )
     else:
-        notes = _check_notes(readings, runtime)
+        notes = _check_notes(readings, recall, checked_at)
         _print(render_table(readings, color=_color(sys.stdout), notes=notes))
     return int(exit_code(readings, crit=args.crit))
 
 
-def _check_notes(readings: list[Any], runtime: Any) -> dict[str, list[str]]:
-    """Per identity: what `check` prints under the table (next steps, bucket warnings)."""
-    from pullwatch.advice import advise
+def _metrics_module() -> Any:
+    from pullwatch.cli_triage import metrics_module
 
+    return metrics_module()
+
+
+def _remember(runtime: Any, readings: list[Any]) -> Any:
+    """Add readings to the history (best effort: a broken history costs only the estimates)."""
+    from pullwatch.history import record_and_recall
+
+    recall = record_and_recall(
+        runtime.paths.history_db,
+        readings,
+        clock=runtime.clock,
+        retention_days=runtime.config.settings.retention_days,
+    )
+    if recall.problem:
+        print(f"pullwatch: warning: history not updated: {recall.problem}", file=sys.stderr)
+    return recall
+
+
+def _insights(readings: list[Any], recall: Any) -> dict[str, list[str]]:
+    from pullwatch.insights import by_label, find_insights
+
+    seen = {r.label: recall.recent.sources(r.label) for r in readings}
+    return by_label(find_insights(readings, seen))
+
+
+def _next_in(recall: Any, reading: Any) -> float | None:
+    """Seconds until this identity's bucket has a pull back (an estimate), if it lacks some."""
+    recovery = recall.recent.recovery(reading.source)
+    if recovery is None or not recovery.recovering:
+        return None
+    return recovery.next_in(reading.checked_at)
+
+
+def _check_extras(readings: list[Any], recall: Any) -> dict[str, dict[str, Any]]:
+    """Per identity, beside the contract's keys: insights, recovery estimate, next steps."""
+    from pullwatch.advice import advise
+    from pullwatch.output import recovery_json
+
+    insights = _insights(readings, recall)
+    return {
+        r.label: {
+            "insights": insights.get(r.label, []),
+            "recovery": recovery_json(recall.recent.recovery(r.source)),
+            "advice": list(advise(r, readings, recovers_in=_next_in(recall, r)).steps),
+        }
+        for r in readings
+    }
+
+
+def _check_notes(readings: list[Any], recall: Any, now: float) -> dict[str, list[str]]:
+    """Per identity: what `check` prints under the table (bucket warnings, recovery, next steps)."""
+    from pullwatch.advice import advise
+    from pullwatch.output import recovery_line
+
+    insights = _insights(readings, recall)
     notes: dict[str, list[str]] = {}
     for reading in readings:
-        lines = list(advise(reading, readings).steps)
+        lines = [f"warning: {message}" for message in insights.get(reading.label, [])]
+        recovery = recovery_line(recall.recent.recovery(reading.source), now)
+        if recovery and reading.state.value in ("low", "exhausted"):
+            lines.append(recovery)
+        lines += advise(reading, readings, recovers_in=_next_in(recall, reading)).steps
         if lines:
             notes[reading.label] = lines
     return notes
@@ -254,11 +344,7 @@ def _cmd_token(args: argparse.Namespace) -> int:
     runtime = _runtime(args)
     identity = _identity(runtime, args.label)
 
-    async def run() -> Any:
-        async with runtime.client() as client:
-            return await runtime.monitor(client).check_token(identity)
-
-    result = asyncio.run(run())
+    result = runtime.token_check(identity)
     if isinstance(result, Reading):  # the secret could not be read
         if args.json:
             _print(json.dumps(result.to_json(), indent=2))
@@ -279,15 +365,73 @@ def _cmd_head(args: argparse.Namespace) -> int:
     runtime = _runtime(args)
     identity = _identity(runtime, args.label)
 
-    async def run() -> Any:
-        async with runtime.client() as client:
-            return await runtime.monitor(client).check(identity)
-
-    result = asyncio.run(run())
+    result = runtime.probe_now(identity)
+    _remember(runtime, [result.reading])
     _print(
         json.dumps(head_check_json(result), indent=2) if args.json else describe_head_check(result)
     )
     return int(reading_code(result.reading))
+
+
+def _cmd_history(args: argparse.Namespace) -> int:
+    from pullwatch.durations import parse_duration
+    from pullwatch.history import History
+    from pullwatch.output import (
+        STATE_LABELS,
+        iso_time,
+        recovery_json,
+        recovery_line,
+        remaining_text,
+    )
+    from pullwatch.recovery import estimate
+
+    try:
+        since_seconds = float(parse_duration(args.since))
+    except ValueError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    runtime = _runtime(args)
+    now = runtime.clock.time()
+    since = now - since_seconds
+    with History(runtime.paths.history_db, clock=runtime.clock) as history:
+        readings = history.for_label(args.label, since)
+        latest_source = next((r.source for r in reversed(readings) if r.source), None)
+        bucket = history.for_source(latest_source, now - 2 * 86400) if latest_source else []
+    if not readings and runtime.config.get(args.label) is None:
+        raise CliError(f"no identity {args.label!r} and no history for it")
+    recovery = estimate(bucket)
+    if args.json:
+        document = {
+            "label": args.label,
+            "since": iso_time(since),
+            "readings": [r.to_json() for r in readings],
+            "recovery": recovery_json(recovery),
+        }
+        _print(json.dumps(document, indent=2))
+        return 0
+    if not readings:
+        _print(f"no readings of {args.label} in the last {args.since}")
+        return 0
+    from pullwatch.hub.headers import format_window
+    from pullwatch.output import source_display
+
+    rows = [
+        (
+            iso_time(r.checked_at),
+            STATE_LABELS[r.state],
+            remaining_text(r),
+            format_window(r.window_seconds),
+            source_display(r.source),
+            r.detail or "",
+        )
+        for r in readings
+    ]
+    headers = ("TIME", "STATE", "REMAINING", "WINDOW", "SOURCE", "DETAIL")
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
+    for row in [headers, *rows]:
+        _print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    line = recovery_line(recovery, now)
+    _print(f"{len(readings)} readings since {iso_time(since)}" + (f"; {line}" if line else ""))
+    return 0
 
 
 def _read_secret(args: argparse.Namespace) -> str:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from collections.abc import Mapping, Sequence
 from enum import IntEnum
 from typing import Any
 
+from pullwatch.advice import Advice, advise
 from pullwatch.hub.client import Exchange, ProbeResult, TokenResult
 from pullwatch.hub.headers import RateValue, format_window, parse_source
 from pullwatch.hub.redact import one_line
 from pullwatch.reading import Reading, State
+from pullwatch.recovery import Recovery
 
 
 class ExitCode(IntEnum):
@@ -134,13 +137,14 @@ def render_json(
     registry: str,
     repository: str,
     extra: dict[str, Any] | None = None,
+    per_identity: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> str:
-    """The `check --json` document (design.md §3)."""
+    """The `check --json` document (design.md §3); `per_identity` adds keys by label."""
     document: dict[str, Any] = {
         "checked_at": iso_time(checked_at),
         "registry": registry,
         "repository": repository,
-        "identities": [r.to_json() for r in readings],
+        "identities": [{**r.to_json(), **(per_identity or {}).get(r.label, {})} for r in readings],
     }
     if extra:
         document.update(extra)
@@ -183,6 +187,7 @@ def describe_token_check(result: TokenResult) -> str:
             lines.append(f"  issued at: {iso_time(result.issued_at)}")
     else:
         lines.append(f"  result: {STATE_LABELS[result.state]}: {result.detail}")
+        lines.extend(advice_lines(token_advice(result)))
     lines.append("Requests (secrets and tokens are never shown):")
     lines.extend(_exchange_lines(result.exchanges, with_headers=True))
     claims = result.claims
@@ -240,7 +245,40 @@ def token_check_json(result: TokenResult) -> dict[str, Any]:
             else {"limit": claims.pull_limit.limit, "interval": claims.pull_limit.interval},
         },
         "requests": [exchange_json(ex) for ex in result.exchanges],
+        "advice": advice_json(token_advice(result)),
     }
+
+
+def token_advice(result: TokenResult) -> Advice | None:
+    """What a failed token request means and what to do; None when a token was issued."""
+    if result.ok:
+        return None
+    reading = Reading(
+        label=result.label,
+        username=result.username,
+        checked_at=0.0,
+        state=result.state,
+        http_status=result.http_status,
+        error_kind=result.error_kind,
+        detail=result.detail,
+        retry_after=result.retry_after,
+    )
+    return advise(reading)
+
+
+def advice_lines(advice: Advice | None) -> list[str]:
+    """`  meaning: ...` and `  next N. ...` lines (check output and copied check screens)."""
+    if advice is None:
+        return []
+    lines = [f"  meaning: {one_line(advice.meaning, 400)}"]
+    lines += [f"  next {n}. {one_line(step, 400)}" for n, step in enumerate(advice.steps, 1)]
+    return lines
+
+
+def advice_json(advice: Advice | None) -> dict[str, Any] | None:
+    if advice is None:
+        return None
+    return {"meaning": advice.meaning, "steps": list(advice.steps)}
 
 
 def exchange_json(ex: Exchange) -> dict[str, Any]:
@@ -263,6 +301,7 @@ def describe_head_check(result: ProbeResult) -> str:
     lines = [f"HEAD check: {who}", f"  {HEAD_DOES_NOT_COUNT}"]
     verdict = STATE_LABELS[r.state] + (f": {r.detail}" if r.detail else "")
     lines.append(f"  state: {verdict}")
+    lines.extend(advice_lines(advise(r)))
     lines.append("Requests (secrets and tokens are never shown):")
     lines.extend(_exchange_lines(result.exchanges, with_headers=True))
     lines.append("Parsed:")
@@ -308,4 +347,35 @@ def head_check_json(result: ProbeResult) -> dict[str, Any]:
             "source_kind": None if rl.source is None else rl.source.kind.value,
         },
         "requests": [exchange_json(ex) for ex in result.exchanges],
+        "advice": advice_json(advise(result.reading)),
     }
+
+
+def recovery_json(recovery: Recovery | None) -> dict[str, Any] | None:
+    """An estimate as JSON: upper bounds (ISO times), marked as estimates."""
+    if recovery is None:
+        return None
+    return {
+        "estimate": True,
+        "deficit": recovery.deficit,
+        "next_pull_back_by": None if recovery.next_at is None else iso_time(recovery.next_at),
+        "full_by": None if recovery.full_at is None else iso_time(recovery.full_at),
+        "window_seconds": recovery.window,
+        "readings_used": recovery.readings_used,
+    }
+
+
+def recovery_line(recovery: Recovery | None, now: float) -> str | None:
+    """`recovery (estimate): next pull back <= 12m, full <= 5h13m` or None when nothing to say."""
+    if recovery is None or not recovery.recovering:
+        return None
+    next_in, full_in = recovery.next_in(now) or 0.0, recovery.full_in(now) or 0.0
+    return (
+        f"recovery (estimate): next pull back <= {_minutes_up(next_in)}, "
+        f"full <= {_minutes_up(full_in)}"
+    )
+
+
+def _minutes_up(seconds: float) -> str:
+    minutes = max(math.ceil(seconds / 60), 1)
+    return f"{minutes}m" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"

@@ -18,7 +18,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from pullwatch.advice import STATE_MEANINGS
+from pullwatch.advice import Advice, advise
 from pullwatch.hub.client import Exchange, ProbeResult, TokenResult
 from pullwatch.hub.headers import RateValue, format_window
 from pullwatch.output import (
@@ -27,6 +27,7 @@ from pullwatch.output import (
     describe_token_check,
     iso_time,
     render_table,
+    token_advice,
 )
 from pullwatch.reading import Reading
 from pullwatch.tui import format as fmt
@@ -135,8 +136,18 @@ def _verdict(state_reading: Reading) -> Text:
     text.append_text(fmt.state_text(state_reading))
     if state_reading.detail:
         text.append(f"  {state_reading.detail}")
-    text.append(f"\n{STATE_MEANINGS[state_reading.state]}", style="italic dim")
+    _append_advice(text, advise(state_reading))
     return text
+
+
+def _append_advice(text: Text, advice: Advice | None) -> None:
+    """The meaning (dim) and the numbered next steps under a verdict."""
+    if advice is None:
+        return
+    text.append(f"\n{advice.meaning}", style="italic dim")
+    for number, step in enumerate(advice.steps, start=1):
+        text.append(f"\nNext {number}. ", style="bold")
+        text.append(step)
 
 
 def render_head_check(result: ProbeResult) -> Rendered:
@@ -197,7 +208,7 @@ def render_token_check(result: TokenResult | Reading) -> Rendered:
             Text(result.state.value.replace("_", " "), style=fmt.STATE_STYLES[result.state])
         )
         head.append(f"  {result.detail}")
-        head.append(f"\n{STATE_MEANINGS[result.state]}", style="italic dim")
+        _append_advice(head, token_advice(result))
     parts.append(head)
     parts += [
         _section("Requests (secrets and tokens are never shown)"),

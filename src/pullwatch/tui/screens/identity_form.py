@@ -156,9 +156,14 @@ class IdentityForm(ModalScreen[str | None]):
 
         check("label", validate_label, label)
         if "label" not in errors:
+            try:
+                current = self._store.load().identities
+            except ConfigError as exc:  # the file went bad on disk: say so, change nothing
+                errors["form"] = f"not saved: {exc}"
+                current = ()
             taken = {
                 i.label.casefold()
-                for i in self._store.load().identities
+                for i in current
                 if self._existing is None or i.label != self._existing.label
             }
             if label.casefold() in taken:
