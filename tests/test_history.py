@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from pullwatch.clock import ManualClock
+from pullwatch.durations import parse_duration
 from pullwatch.history import (
     SCHEMA_VERSION,
     BackgroundWriter,
     History,
     HistoryError,
-    parse_duration,
     record_and_recall,
 )
 from pullwatch.reading import ErrorKind, Reading, State
@@ -176,6 +176,50 @@ def test_parse_duration() -> None:
     assert parse_duration("6h") == 21600
     assert parse_duration("1h30m") == 5400
     assert parse_duration("7d") == 604800
-    for bad in ("", "six hours", "5x", "h", "10m5"):
+    assert parse_duration("1.5h") == 5400
+    assert parse_duration("24", default_unit="h") == 86400
+    for bad in ("", "six hours", "5x", "h", "10m5", "5 weeks", "-3"):
         with pytest.raises(ValueError):
             parse_duration(bad)
+
+
+def test_a_version_1_database_is_migrated_and_its_readings_counted(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    """Schema 1 had only the readings: schema 2 derives bucket state and sources from them."""
+    from pullwatch.history import _COLUMNS, _MIGRATIONS, _row
+
+    path = tmp_path / "h.db"
+    db = sqlite3.connect(path)
+    for statement in _MIGRATIONS[0]:
+        db.execute(statement)
+    db.execute("PRAGMA user_version = 1")
+    now = clock.time()
+    old = [reading("a", now - 120, 100), reading("a", now - 60, 90)]
+    placeholders = ", ".join("?" for _ in _COLUMNS)
+    db.executemany(
+        f"INSERT INTO readings ({', '.join(_COLUMNS)}) VALUES ({placeholders})",
+        [_row(r) for r in old],
+    )
+    db.commit()
+    db.close()
+    with History(path, clock=clock) as history:
+        assert history.schema_version == 2
+        history.record([reading("a", now, 85)])
+        recent = history.recent(now)
+    recovery = recent.recovery("203.0.113.7")
+    assert recovery is not None and recovery.deficit == 15 and recovery.readings_used == 3
+    assert recovery.next_at == now - 60 + 21600  # the first 10 were seen at the older reading
+    assert recent.sources("a") == ["203.0.113.7"]
+
+
+def test_sources_seen_and_pruned(tmp_path: Path, clock: ManualClock) -> None:
+    now = clock.time()
+    with History(path := tmp_path / "h.db", clock=clock, retention_days=1) as history:
+        history.record([reading("a", now - 3 * 86400, source="198.51.100.1")])
+        history.record([reading("a", now - 60), reading("a", now, source="2001:db8::/64")])
+        seen = history.sources_seen(now - 86400)
+        assert [source for _, source in seen["a"]] == ["203.0.113.7", "2001:db8::/64"]
+        history.prune()
+        rows = sqlite3.connect(path).execute("SELECT source FROM label_sources").fetchall()
+        assert sorted(r[0] for r in rows) == ["2001:db8::/64", "203.0.113.7"]

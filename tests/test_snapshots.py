@@ -84,3 +84,37 @@ def test_help(snap_compare, snapshot_demo: Demo, size: tuple[int, int]) -> None:
     assert snap_compare(
         app_for(snapshot_demo), terminal_size=size, run_before=after("question_mark")
     )
+
+
+def with_history(demo: Demo) -> PullwatchApp:
+    """The demo plus a `mirror` identity on ci-bot's account (a shared bucket)."""
+    from pullwatch.identities.store import Identity
+
+    demo.runtime.store.add(Identity("mirror", "cibot"), "dckr_pat_demo-ci-bot")
+    demo.runtime.reload()
+    return app_for(demo)
+
+
+def rounds_with_pulls(demo: Demo):  # type: ignore[no-untyped-def]
+    async def run_before(pilot: Pilot[None]) -> None:
+        app = pilot.app
+        assert isinstance(app, PullwatchApp)
+        clock = demo.runtime.clock
+        await first_round(pilot)
+        for pulls in (6, 0, 12, 3, 9, 0, 15, 4):  # ci-bot's account, one round a minute
+            demo.model.consume("cibot", pulls)
+            clock.advance(60)  # type: ignore[attr-defined]
+            await pilot.press("r")
+            await app.wait_for_round()
+        await pilot.press("down")  # ci-bot
+        app._tick()
+        await pilot.pause()
+
+    return run_before
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_dashboard_with_history(snap_compare, snapshot_demo: Demo, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(
+        with_history(snapshot_demo), terminal_size=size, run_before=rounds_with_pulls(snapshot_demo)
+    )

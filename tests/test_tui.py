@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
 from keyring.backends import fail
 from rich.text import Text
 
@@ -18,7 +19,7 @@ from pullwatch.tui.screens.checks import CheckScreen
 from pullwatch.tui.screens.confirm import ConfirmScreen
 from pullwatch.tui.screens.help import HelpScreen
 from pullwatch.tui.screens.identity_form import IdentityForm
-from pullwatch.tui.widgets.identity_table import plan_columns
+from pullwatch.tui.widgets.identity_table import Column, plan_columns
 
 SIZE = (120, 32)
 
@@ -62,7 +63,7 @@ async def test_dashboard_shows_every_demo_identity(demo: Demo) -> None:
         assert cell(app, "release", "remaining") == "unlimited"
         assert cell(app, "scanner", "state").startswith("exhausted")
         assert cell(app, "old-bot", "state").startswith("auth failed")
-        assert "incorrect username or password" in cell(app, "old-bot", "state")
+        assert "incorrect username" in cell(app, "old-bot", "state")
         assert cell(app, "dev-laptop", "state").startswith("low")
         status = app.dashboard.status.render_text().plain
         assert "6 identities · simulated Docker Hub" in status
@@ -274,8 +275,38 @@ def test_columns_degrade_at_80_and_grow_when_wide() -> None:
     narrow = plan_columns(78, 12)
     assert [c.key for c in narrow] == ["label", "bucket", "remaining", "window", "token", "state"]
     assert sum(c.width + 2 for c in narrow) <= 78
+    recovers = [Column("recovers", "Recovers", 9, 4)]
+    middling = plan_columns(118, 12, extra=recovers)
+    assert "age" not in [c.key for c in middling]  # dropped before the state's reason
+    assert "recovers" in [c.key for c in middling]
+    assert next(c.width for c in middling if c.key == "state") >= 40
     wide = plan_columns(198, 12)
     assert [c.key for c in wide][-2:] == ["age", "state"]
     assert next(c.width for c in wide if c.key == "remaining") == 7 + 1 + 15
     tiny = plan_columns(40, 12)
     assert [c.key for c in tiny] == ["label", "remaining", "state"]
+
+
+async def test_mouse_selects_a_row(demo: Demo) -> None:
+    app = app_for(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_round()
+        table = app.dashboard.table
+        row_y = table.region.y + 1 + 3  # below the header: the fourth identity
+        await pilot.click(offset=(table.region.x + 4, row_y))
+        await pilot.pause()
+        assert table.selected_label == "release"
+        assert app.dashboard.detail.reading is not None
+        assert app.dashboard.detail.reading.label == "release"
+
+
+async def test_no_color_is_respected(demo: Demo, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = app_for(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_round()
+        await pilot.pause()
+        assert app.no_color
+        svg = app.export_screenshot()
+    # the state colours (green ok, red exhausted) are gone from the rendered screen
+    assert "#98e024" not in svg.lower() and "#f4005f" not in svg.lower()

@@ -13,6 +13,7 @@ thread, takes readings from a queue, and prunes old rows there.
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import sqlite3
@@ -26,13 +27,15 @@ from pullwatch.clock import SYSTEM_CLOCK, Clock
 from pullwatch.paths import ensure_private_dir
 from pullwatch.reading import ErrorKind, Reading, State
 from pullwatch.recent import RecentHistory
+from pullwatch.recovery import RecoveryTracker
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 10_000
 WRITE_ATTEMPTS = 5
-DAY = 86_400.0
+DAY = DAY_SECONDS = 86_400.0
+CATCH_UP_SECONDS = 2 * DAY_SECONDS  # a bucket seen for the first time: read this far back
 
 _COLUMNS = (
     "label",
@@ -78,6 +81,29 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX IF NOT EXISTS readings_by_label ON readings (label, checked_at)",
         "CREATE INDEX IF NOT EXISTS readings_by_source ON readings (source, checked_at)",
         "CREATE INDEX IF NOT EXISTS readings_by_time ON readings (checked_at)",
+    ),
+    # 2: what estimates and insights need, kept up to date on every write, so that no command
+    # replays a day of readings: each bucket's recovery tracker (advanced by row id) and the
+    # sources each identity was charged to.
+    (
+        """
+        CREATE TABLE IF NOT EXISTS bucket_state (
+            source TEXT PRIMARY KEY,
+            last_id INTEGER NOT NULL,
+            state TEXT NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS label_sources (
+            label TEXT NOT NULL,
+            source TEXT NOT NULL,
+            first_seen REAL NOT NULL,
+            last_seen REAL NOT NULL,
+            PRIMARY KEY (label, source)
+        )
+        """,
+        "CREATE INDEX IF NOT EXISTS readings_by_source_id ON readings (source, id)",
+        "CREATE INDEX IF NOT EXISTS label_sources_by_time ON label_sources (last_seen)",
     ),
 )
 
@@ -212,20 +238,107 @@ class History:
 
     def record(self, readings: Iterable[Reading]) -> int:
         """Store readings (`unknown` ones - never probed - are skipped). Returns how many."""
-        rows = [_row(r) for r in readings if r.state is not State.UNKNOWN]
+        kept = [r for r in readings if r.state is not State.UNKNOWN]
+        rows = [_row(r) for r in kept]
         if not rows:
             return 0
         placeholders = ", ".join("?" for _ in _COLUMNS)
         sql = f"INSERT INTO readings ({', '.join(_COLUMNS)}) VALUES ({placeholders})"
 
+        sources = sorted({r.source for r in kept if r.source is not None})
+
         def work() -> None:
             self._db.executemany(sql, rows)
+            self._db.executemany(
+                "INSERT INTO label_sources (label, source, first_seen, last_seen) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (label, source) DO UPDATE SET "
+                "first_seen = min(first_seen, excluded.first_seen), "
+                "last_seen = max(last_seen, excluded.last_seen)",
+                [(r.label, r.source, r.checked_at, r.checked_at) for r in kept if r.source],
+            )
+            for tracker, last_id in self._advance(sources).values():
+                self._db.execute(
+                    "INSERT INTO bucket_state (source, last_id, state) VALUES (?, ?, ?) "
+                    "ON CONFLICT (source) DO UPDATE SET last_id = excluded.last_id, "
+                    "state = excluded.state",
+                    (tracker.source, last_id, json.dumps(tracker.to_state())),
+                )
 
         try:
             self._write(work)
         except sqlite3.Error as exc:
             raise HistoryError(f"history database {self.path}: {exc}") from None
         return len(rows)
+
+    def _advance(self, sources: Iterable[str]) -> dict[str, tuple[RecoveryTracker, int]]:
+        """Each bucket's tracker as stored, fed the readings written since (by row id)."""
+        out: dict[str, tuple[RecoveryTracker, int]] = {}
+        for source in sources:
+            row = self._db.execute(
+                "SELECT last_id, state FROM bucket_state WHERE source = ?", (source,)
+            ).fetchone()
+            if row is None:  # first sight: start from the recent past, not from all of it
+                tracker, last_id = RecoveryTracker(source), 0
+                newest = self._db.execute(
+                    "SELECT max(checked_at) FROM readings WHERE source = ?", (source,)
+                ).fetchone()[0]
+                where = "source = ? AND checked_at >= ?"
+                params: tuple[object, ...] = (source, (newest or 0.0) - CATCH_UP_SECONDS)
+            else:
+                last_id = int(row[0])
+                try:
+                    state = json.loads(row[1])
+                except ValueError:
+                    state = None
+                tracker = RecoveryTracker.from_state(source, state)
+                where, params = "source = ? AND id > ?", (source, last_id)
+            cursor = self._db.execute(
+                f"SELECT {', '.join(_COLUMNS)}, id FROM readings WHERE {where} "
+                "ORDER BY checked_at, id",
+                params,
+            )
+            for found in cursor:
+                tracker.observe(_reading(found[: len(_COLUMNS)]))
+                last_id = max(last_id, int(found[-1]))
+            out[source] = (tracker, last_id)
+        return out
+
+    def trackers(self, sources: Iterable[str]) -> list[RecoveryTracker]:
+        """The recovery trackers of these buckets, current (read-only: nothing is written)."""
+        try:
+            return [tracker for tracker, _ in self._advance(sources).values()]
+        except sqlite3.Error as exc:
+            raise HistoryError(f"history database {self.path}: {exc}") from None
+
+    def sources_seen(self, since: float) -> dict[str, list[tuple[float, str]]]:
+        """Per identity, the sources it was charged to since `since`: (first seen, source)."""
+        try:
+            rows = self._db.execute(
+                "SELECT label, source, first_seen FROM label_sources WHERE last_seen >= ? "
+                "ORDER BY label, first_seen",
+                (since,),
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise HistoryError(f"history database {self.path}: {exc}") from None
+        seen: dict[str, list[tuple[float, str]]] = {}
+        for label, source, first in rows:
+            seen.setdefault(str(label), []).append((float(first), str(source)))
+        return seen
+
+    def recent(self, now: float, lookback: float = DAY, series: float = 0.0) -> RecentHistory:
+        """What estimates and insights need, from the kept state: O(identities), not a replay.
+
+        `series` seconds of readings per identity feed the sparklines (0: none).
+        """
+        recent = RecentHistory()
+        seen = self.sources_seen(now - lookback)
+        sources = {source for pairs in seen.values() for _, source in pairs}
+        recent.adopt(self.trackers(sources), seen)
+        if series > 0:
+            for label in seen:
+                for reading in self.for_label(label, now - series):
+                    recent.add_point(reading)
+        return recent
 
     def _select(self, where: str, params: Sequence[object], limit: int | None) -> list[Reading]:
         sql = f"SELECT {', '.join(_COLUMNS)} FROM readings WHERE {where} ORDER BY checked_at, id"
@@ -266,6 +379,10 @@ class History:
             deleted = self._db.execute(
                 "DELETE FROM readings WHERE checked_at < ?", (cutoff,)
             ).rowcount
+            self._db.execute("DELETE FROM label_sources WHERE last_seen < ?", (cutoff,))
+            self._db.execute(
+                "DELETE FROM bucket_state WHERE source NOT IN (SELECT source FROM label_sources)"
+            )
 
         try:
             self._write(work)
@@ -362,29 +479,6 @@ class _Marker:
     done: threading.Event
 
 
-def parse_duration(text: str) -> float:
-    """`90s`, `45m`, `6h`, `7d`, `1h30m`, or plain seconds -> seconds. Raises ValueError."""
-    value = text.strip().lower()
-    if not value:
-        raise ValueError("empty duration")
-    if value.isdigit():
-        return float(value)
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-    total = 0.0
-    number = ""
-    for char in value:
-        if char.isdigit():
-            number += char
-        elif char in units and number:
-            total += int(number) * units[char]
-            number = ""
-        else:
-            raise ValueError(f"{text!r} is not a duration (like 90m, 6h, 7d)")
-    if number:
-        raise ValueError(f"{text!r} is not a duration (like 90m, 6h, 7d): add a unit")
-    return total
-
-
 @dataclass(frozen=True, slots=True)
 class Recall:
     """What a one-shot command learns from the history after adding its own readings."""
@@ -405,12 +499,12 @@ def record_and_recall(
 
     Never raises: a history that cannot be used is reported in `problem`.
     """
-    recent = RecentHistory()
     try:
         with History(path, clock=clock, retention_days=retention_days) as history:
             history.record(readings)
-            recent.load(history.since(clock.time() - lookback))
+            recent = history.recent(clock.time(), lookback)
     except HistoryError as exc:
+        recent = RecentHistory()
         recent.load(readings)
         return Recall(recent, str(exc))
     return Recall(recent, None)

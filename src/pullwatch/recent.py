@@ -9,7 +9,7 @@ database's recent rows at start, then every new reading.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 
 from pullwatch.reading import Reading
 from pullwatch.recovery import Recovery, RecoveryTracker, usable
@@ -26,8 +26,23 @@ class RecentHistory:
         self._sources: dict[str, deque[tuple[float, str]]] = {}
 
     def load(self, readings: Iterable[Reading]) -> None:
+        """Feed readings in time order (for a one-off list; the database keeps its own state)."""
         for reading in sorted(readings, key=lambda r: r.checked_at):
             self.add(reading)
+
+    def adopt(
+        self,
+        trackers: Iterable[RecoveryTracker],
+        sources_seen: Mapping[str, Sequence[tuple[float, str]]],
+    ) -> None:
+        """Start from what the history database kept: bucket trackers, sources per identity."""
+        for tracker in trackers:
+            self._trackers[tracker.source] = tracker
+        for label, pairs in sources_seen.items():
+            seen = self._sources.setdefault(label, deque(maxlen=SOURCES_KEPT))
+            for at, source in pairs:
+                if not seen or seen[-1][1] != source:
+                    seen.append((at, source))
 
     def add(self, reading: Reading) -> None:
         if reading.source is not None:
@@ -41,6 +56,12 @@ class RecentHistory:
         if tracker is None:
             tracker = self._trackers[reading.source] = RecoveryTracker(reading.source)
         tracker.observe(reading)
+        self.add_point(reading)
+
+    def add_point(self, reading: Reading) -> None:
+        """Only the sparkline (trackers adopted from the database already saw the reading)."""
+        if not usable(reading) or reading.remaining is None:
+            return
         window = reading.window_seconds or 21600
         slot = max(window / self._points, 1.0)
         series = self._series.setdefault(reading.label, deque(maxlen=self._points))

@@ -103,6 +103,32 @@ class RecoveryTracker:
                 batches.pop(0)
         self._batches = batches
 
+    def to_state(self) -> dict[str, object]:
+        """A JSON-able snapshot, so the history database can carry the estimate forward."""
+        return {
+            "batches": [list(b) for b in self._batches],
+            "window": self._window,
+            "last_at": self._last_at,
+            "readings": self._readings,
+        }
+
+    @classmethod
+    def from_state(cls, source: str, state: object) -> RecoveryTracker:
+        """The tracker `to_state()` described; a fresh one if the state is unreadable."""
+        tracker = cls(source)
+        try:
+            assert isinstance(state, dict)
+            batches = [[float(t), float(n)] for t, n in state["batches"]]
+            window = state["window"]
+            last_at = state["last_at"]
+            tracker._batches = batches
+            tracker._window = None if window is None else int(window)
+            tracker._last_at = None if last_at is None else float(last_at)
+            tracker._readings = int(state["readings"])
+        except (AssertionError, KeyError, TypeError, ValueError):
+            return cls(source)
+        return tracker
+
     def recovery(self) -> Recovery | None:
         if self._window is None:
             return None

@@ -25,17 +25,28 @@ from textual.timer import Timer
 from textual.widgets import DataTable
 
 from pullwatch.advice import advise
+from pullwatch.alerts import AlertTracker, Level
+from pullwatch.comparison import best_to_use, ranked
+from pullwatch.history import BackgroundWriter, History, HistoryError
 from pullwatch.identities.secrets import KeyringHealth
 from pullwatch.identities.store import Identity
-from pullwatch.reading import Reading
+from pullwatch.insights import by_label, find_insights
+from pullwatch.reading import METERED_STATES, Reading, State
+from pullwatch.recent import RecentHistory
 from pullwatch.runtime import Runtime
+from pullwatch.tui import format as fmt
 from pullwatch.tui.screens.checks import CheckScreen, render_head_check, render_token_check
 from pullwatch.tui.screens.confirm import ConfirmScreen
 from pullwatch.tui.screens.dashboard import DashboardScreen
 from pullwatch.tui.screens.help import HelpScreen
 from pullwatch.tui.screens.identity_form import IdentityForm
+from pullwatch.tui.screens.passphrase import PassphraseScreen
+from pullwatch.tui.triage import TriageActions
+from pullwatch.tui.widgets.identity_table import Column
 
 MIN_INTERVAL = 10.0
+RECENT_SECONDS = 24 * 3600.0  # source changes and estimates loaded at start
+SPARKLINE_SECONDS = 6 * 3600.0  # the longest window in use: a sparkline shows one window
 TERMINAL_CHECK_SECONDS = 2.0
 
 
@@ -89,7 +100,7 @@ class IdentityCommands(Provider):
                 yield Hit(score, matcher.highlight(name), callback, help=help_text)  # type: ignore[arg-type]
 
 
-class PullwatchApp(App[None]):
+class PullwatchApp(TriageActions, App[None]):
     """The live dashboard."""
 
     CSS_PATH = "app.tcss"
@@ -127,13 +138,28 @@ class PullwatchApp(App[None]):
         self._round_timer: Timer | None = None
         self._next_round_at: float | None = None
         self.keyring_health: KeyringHealth | None = None
+        self._quitting = False
+        self.compare = False
+        self._recent = RecentHistory()
+        self._alerts = AlertTracker()
+        self._writer: BackgroundWriter | None = None
+        self.history_loaded = asyncio.Event()
+        self._dashboard_filled = False
 
     # -- parts -------------------------------------------------------------------------------
 
     def get_default_screen(self) -> DashboardScreen:
         return DashboardScreen(
-            registry=self.runtime.registry, repository=self.runtime.repository, demo=self.demo
+            registry=self.runtime.registry,
+            repository=self.runtime.repository,
+            demo=self.demo,
+            on_ready=self.on_dashboard_screen_ready,  # filled before the first frame
         )
+
+    @property
+    def _has_dashboard(self) -> bool:
+        """False once the app is closing and its screens are gone."""
+        return bool(self.screen_stack) and isinstance(self.screen_stack[0], DashboardScreen)
 
     @property
     def dashboard(self) -> DashboardScreen:
@@ -142,19 +168,84 @@ class PullwatchApp(App[None]):
         assert isinstance(screen, DashboardScreen)
         return screen
 
-    def on_dashboard_screen_ready(self, _: DashboardScreen.Ready) -> None:
-        self.dashboard.table.now = self.clock.time()
+    def on_dashboard_screen_ready(self, _: DashboardScreen.Ready | None = None) -> None:
+        if self._dashboard_filled:
+            return
+        self._dashboard_filled = True
+        table = self.dashboard.table
+        table.now = self.clock.time()
+        table.add_feature_column(
+            Column("recovers", "Recovers", 10, 4), self._recovers_cell, ticking=True
+        )
         self._show_identities()
         self.set_interval(1.0, self._tick)
-        self._check_keyring()
-        if self.auto_rounds:
-            self.start_round()
+        # The rest waits for the first frame: worker threads started now would hold the GIL
+        # while the dashboard paints (benchmarks/startup.py: ~30 ms later to the first paint).
+        self.call_after_refresh(self._start_watching)
         if self.watch_terminal and not self.is_headless:
             self._watch_terminal()
 
+    def _start_watching(self) -> None:
+        self._check_keyring()
+        self._ask_passphrase()
+        self._load_history()  # the first round starts when the history is in
+
     async def on_unmount(self) -> None:
+        self._quitting = True  # cancelled probes must not schedule another round
+        self._cancel_timer()
         self.workers.cancel_all()
         await self._client.aclose()
+        if self._writer is not None:
+            self._writer.close()
+
+    # -- history ----------------------------------------------------------------------------
+
+    def _open_history(self) -> History:
+        settings = self.runtime.config.settings
+        return History(
+            self.runtime.paths.history_db, clock=self.clock, retention_days=settings.retention_days
+        )
+
+    @work(thread=True, exit_on_error=False, group="history-load")
+    def _load_history(self) -> None:
+        """Recent readings from the database (in a thread), then start watching.
+
+        The database keeps each bucket's estimate and each identity's sources up to date, so
+        this reads O(identities) rows plus the sparklines' last hours - never a day's replay.
+        """
+        problem: str | None = None
+        try:
+            with self._open_history() as history:
+                recent = history.recent(self.clock.time(), RECENT_SECONDS, series=SPARKLINE_SECONDS)
+        except HistoryError as exc:
+            recent, problem = RecentHistory(), str(exc)
+        self.call_from_thread(self._history_loaded, recent, problem)
+
+    def _history_loaded(self, recent: RecentHistory, problem: str | None) -> None:
+        self._recent = recent
+        if problem is None:
+            self._writer = BackgroundWriter(self._open_history)
+            self.monitor.sinks.append(self._writer.submit)
+        else:
+            self.notify(f"history off: {problem}", severity="warning", timeout=10)
+        self.monitor.sinks.append(self._recent.add)
+        self.history_loaded.set()
+        for reading in self.monitor.readings():
+            self.dashboard.table.show_reading(reading)
+        if self.auto_rounds:
+            self.start_round()
+
+    def _recovers_cell(self, reading: Reading, now: float) -> Text:
+        if reading.state not in METERED_STATES:
+            return Text("-", style="dim")
+        recovery = self._recent.recovery(reading.source)
+        if recovery is None:
+            return Text("-", style="dim")
+        if not recovery.recovering:
+            return Text("full", style="dim")
+        if reading.state is State.EXHAUSTED:
+            return Text(f"+1 {fmt.at_most(recovery.next_in(now) or 0)}", style="yellow")
+        return Text(fmt.at_most(recovery.full_in(now) or 0))
 
     # -- rounds and probes ------------------------------------------------------------------
 
@@ -198,24 +289,28 @@ class PullwatchApp(App[None]):
                 reading = (await self.monitor.check(identity)).reading
             else:
                 reading = await self.monitor.probe(identity, ignore_backoff=ignore_backoff)
-            self._show(reading)
+            if self._has_dashboard:
+                self._show(reading)
         finally:
             if self._in_flight.get(identity.label) is ticket:
                 del self._in_flight[identity.label]
                 self._round_pending.discard(identity.label)
                 if self._round_active and not self._round_pending:
                     self._round_done()
-                self._refresh_status()
+                if self._has_dashboard:  # a probe may end while the app shuts down
+                    self._refresh_status()
 
     def _round_done(self) -> None:
         self._round_active = False
+        if self.compare and self._has_dashboard:
+            self._show_identities()  # re-rank once a round, not on every reading
         self.rounds_completed += 1
         self.round_finished.set()
         self._schedule_next()
 
     def _schedule_next(self) -> None:
         self._cancel_timer()
-        if self.paused or not self.auto_rounds:
+        if self.paused or not self.auto_rounds or self._quitting:
             return
         self._next_round_at = self.clock.time() + self.interval
         self._round_timer = self.set_timer(self.interval, self.start_round)
@@ -227,11 +322,19 @@ class PullwatchApp(App[None]):
         self._next_round_at = None
 
     async def wait_for_round(self) -> None:
-        """Until the round in progress (or the next one) has finished. For tests and scripts."""
-        self.round_finished.clear()
-        if not self._round_active and not self._in_flight:
+        """Until the round in progress - or the first one, if it has not started - is done.
+        For tests and scripts."""
+        pending = (
+            self._round_active
+            or bool(self._in_flight)
+            or (self.auto_rounds and not self.history_loaded.is_set())
+        )
+        if not pending:
             return
-        await self.round_finished.wait()
+        target = self.rounds_completed + 1
+        while self.rounds_completed < target:
+            self.round_finished.clear()
+            await self.round_finished.wait()
 
     def refresh_identity(self, label: str) -> None:
         identity = self._identity(label)
@@ -242,25 +345,63 @@ class PullwatchApp(App[None]):
     # -- showing -----------------------------------------------------------------------------
 
     def _show_identities(self) -> None:
-        readings = {r.label: r for r in self.monitor.readings()}
-        labels = [identity.label for identity in self.monitor.identities]
-        self.dashboard.show_identities(labels, readings)
+        """Rows in config order, or best first in comparison mode (★ marks the best)."""
+        readings = self.monitor.readings()
+        if self.compare:
+            labels = [r.label for r in ranked(readings)]
+            best = best_to_use(readings)
+            marks = {best.label: "★"} if best else {}
+        else:
+            labels = [identity.label for identity in self.monitor.identities]
+            marks = {}
+        self.dashboard.show_identities(labels, {r.label: r for r in readings})
+        self.dashboard.table.set_marks(marks)
         self._select(self.dashboard.selected_label)
         self._refresh_status()
 
     def _show(self, reading: Reading) -> None:
-        self.dashboard.table.show_reading(reading)
-        if reading.label == self.dashboard.selected_label:
+        table = self.dashboard.table
+        table.show_reading(reading)
+        if reading.label == table.selected_label:
             self._select(reading.label)
+        alert = self._alerts.observe(reading)
+        if alert is not None:
+            severity = "error" if alert.level is Level.EXHAUSTED else "warning"
+            self.notify(alert.message, title="pullwatch alert", severity=severity, timeout=10)
+            if self.runtime.config.settings.bell:
+                self.bell()
 
     def _select(self, label: str | None) -> None:
         reading = self.monitor.latest(label) if label else None
+        now = self.clock.time()
+        recovery = series = warnings = None
+        if reading is not None:
+            recovery = self._recent.recovery(reading.source)
+            series = self._recent.series(reading.label, now - (reading.window_seconds or 21600))
+            seen = {reading.label: self._recent.sources(reading.label, now - RECENT_SECONDS)}
+            # Its insights need only the readings of its own bucket (over every identity they
+            # cost ~5 ms at 1000, on every reading of the selected identity).
+            mine = [
+                r
+                for r in self.monitor.readings()
+                if r.label == reading.label or (r.source is not None and r.source == reading.source)
+            ]
+            warnings = by_label(find_insights(mine, seen)).get(reading.label)
         self.dashboard.detail.show(
             reading,
-            now=self.clock.time(),
+            now=now,
             next_attempt=self.monitor.next_attempt_at(label) if label else None,
             halted=self.monitor.is_halted(label) if label else False,
-            advice=advise(reading, self.monitor.readings()) if reading else None,
+            advice=advise(
+                reading,
+                self.monitor.readings(),
+                recovers_in=recovery.next_in(now) if recovery and recovery.recovering else None,
+            )
+            if reading
+            else None,
+            recovery=recovery,
+            series=series,
+            warnings=warnings,
         )
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -275,6 +416,7 @@ class PullwatchApp(App[None]):
         status.identity_count = len(self.monitor.identities)
         status.probing = len(self._in_flight)
         status.paused = self.paused
+        status.comparing = self.compare
         status.next_round_in = (
             None if self._next_round_at is None else self._next_round_at - self.clock.time()
         )
@@ -301,6 +443,22 @@ class PullwatchApp(App[None]):
     def _keyring_checked(self, health: KeyringHealth) -> None:
         self.keyring_health = health
         self._refresh_status()
+
+    def _ask_passphrase(self) -> None:
+        """The opt-in encrypted keyring is locked: ask for its passphrase in a modal screen."""
+        unlocker = self.runtime.unlocker
+        if unlocker is not None and unlocker.locked:
+            self.push_screen(PassphraseScreen(unlocker), self._passphrase_done)
+
+    def _passphrase_done(self, unlocked: bool | None) -> None:
+        self.runtime.secrets.recheck()
+        self._check_keyring()
+        if not unlocked:
+            return
+        for identity in self.monitor.identities:  # probe again what the locked keyring stopped
+            if identity.username is not None and identity.label not in self._in_flight:
+                self.monitor.forget_secret(identity.label)
+                self._launch(identity, force=True)
 
     def _watch_terminal(self) -> None:
         """Exit, rather than spin, when the terminal goes away (an SSH drop)."""
@@ -334,6 +492,12 @@ class PullwatchApp(App[None]):
         if identity is None:
             self.notify("No identity selected: press a to add one", severity="warning")
         return identity
+
+    def action_toggle_compare(self) -> None:
+        self.compare = not self.compare
+        self._show_identities()
+        if self.compare:
+            self.notify("Sorted by pulls remaining; ★ marks the best identity to pull with now")
 
     def action_refresh_all(self) -> None:
         self.start_round(ignore_backoff=True)
@@ -469,6 +633,7 @@ class PullwatchApp(App[None]):
         yield SystemCommand(
             "Pause / resume", "stop or restart the automatic rounds", self.action_toggle_pause
         )
+        yield from self.triage_commands()
         yield SystemCommand("Help", "keys, and what each state means", self.action_help)
 
 

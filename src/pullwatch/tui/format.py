@@ -7,6 +7,9 @@ its text changes keeps the idle dashboard quiet over SSH.
 
 from __future__ import annotations
 
+import functools
+import math
+
 from rich.text import Text
 
 from pullwatch.hub.headers import format_window, parse_source
@@ -29,32 +32,44 @@ FULL, EMPTY = "█", "░"
 
 def level_style(reading: Reading) -> str:
     """The gauge colour: by the state, which already encodes the warning threshold."""
-    if reading.state is State.OK and reading.limit and reading.remaining is not None:
-        return "green" if reading.remaining / reading.limit > 0.5 else "bright_green"
-    return STATE_STYLES[reading.state]
+    return _level_style(reading.state, reading.limit, reading.remaining)
+
+
+def _level_style(state: State, limit: int | None, remaining: int | None) -> str:
+    if state is State.OK and limit and remaining is not None:
+        return "green" if remaining / limit > 0.5 else "bright_green"
+    return STATE_STYLES[state]
 
 
 def gauge(reading: Reading, bar_width: int) -> Text:
-    """`███████░░░░░  76/100`, `unlimited`, `?/100`, or `-`."""
-    if reading.state is State.UNMETERED:
+    """`███████░░░░░  76/100`, `unlimited`, `?/100`, or `-`.
+
+    Cached (a round of 1000 readings draws few distinct gauges): the Text is shared between
+    calls, so do not modify it.
+    """
+    return _gauge(reading.state, reading.limit, reading.remaining, bar_width)
+
+
+@functools.lru_cache(maxsize=4096)
+def _gauge(state: State, limit: int | None, remaining: int | None, bar_width: int) -> Text:
+    if state is State.UNMETERED:
         return Text("unlimited", style="cyan")
-    if reading.limit is None and reading.remaining is None:
+    if limit is None and remaining is None:
         return Text("-", style="dim")
-    numbers = f"{'?' if reading.remaining is None else reading.remaining}/" + (
-        "?" if reading.limit is None else str(reading.limit)
-    )
+    numbers = f"{'?' if remaining is None else remaining}/" + ("?" if limit is None else str(limit))
+    style = _level_style(state, limit, remaining)
     text = Text()
     if bar_width > 0:
-        if reading.limit and reading.remaining is not None:
-            filled = round(bar_width * min(reading.remaining, reading.limit) / reading.limit)
-            if reading.remaining > 0:
+        if limit and remaining is not None:
+            filled = round(bar_width * min(remaining, limit) / limit)
+            if remaining > 0:
                 filled = max(filled, 1)
-            text.append(FULL * filled, style=level_style(reading))
+            text.append(FULL * filled, style=style)
             text.append(EMPTY * (bar_width - filled), style="dim")
         else:
             text.append(EMPTY * bar_width, style="dim")
         text.append(" ")
-    text.append(numbers.rjust(7), style=level_style(reading))
+    text.append(numbers.rjust(7), style=style)
     return text
 
 
@@ -67,7 +82,9 @@ def state_text(reading: Reading, with_reason: bool = False, width: int | None = 
     return text
 
 
+@functools.lru_cache(maxsize=4096)
 def bucket_text(source: str | None) -> Text:
+    """The bucket's short form. Cached: the Text is shared between calls, do not modify it."""
     parsed = parse_source(source)
     if parsed is None:
         return Text("-", style="dim")
@@ -115,3 +132,11 @@ def age_text(checked_at: float | None, now: float) -> Text:
     if checked_at is None:
         return Text("-", style="dim")
     return Text(coarse_duration(now - checked_at), style="dim" if now - checked_at > 300 else "")
+
+
+def at_most(seconds: float) -> str:
+    """An upper bound, rounded up to the minute: `≤ 5m`, `≤ 5h13m`."""
+    minutes = max(math.ceil(seconds / 60), 1)
+    if minutes < 60:
+        return f"≤ {minutes}m"
+    return f"≤ {minutes // 60}h{minutes % 60:02d}m"

@@ -6,7 +6,7 @@ the round scheduling live in the app, so they keep running while another screen 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -24,16 +24,30 @@ from pullwatch.tui.widgets.status_line import StatusLine
 class DashboardScreen(Screen[None]):
     BINDINGS = [
         Binding("r", "app.refresh_all", "Refresh"),
-        Binding("space", "app.toggle_pause", "Pause", key_display="␣"),
+        Binding("space", "app.toggle_pause", "Pause", key_display="␣", show=False),
         Binding("t", "app.token_check", "Token"),
         Binding("h", "app.head_check", "HEAD"),
+        Binding("c", "app.toggle_compare", "Compare"),
         Binding("a", "app.add_identity", "Add"),
-        Binding("e", "app.edit_identity", "Edit"),
-        Binding("d", "app.delete_identity", "Delete"),
+        Binding("e", "app.edit_identity", "Edit", show=False),
+        Binding("d", "app.delete_identity", "Delete", show=False),
+        Binding("p", "app.plan", "Plan"),
+        Binding("x", "app.explain", "Explain", show=False),
+        Binding("i", "app.import_docker", "Import", show=False),
+        Binding("w", "app.report", "Report", show=False),
     ]
 
-    def __init__(self, *, registry: str, repository: str, demo: bool) -> None:
+    def __init__(
+        self,
+        *,
+        registry: str,
+        repository: str,
+        demo: bool,
+        on_ready: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__(id="dashboard")
+        self._on_ready = on_ready
+        self._table: IdentityTable | None = None
         self._registry = registry
         self._repository = repository
         self._demo = demo
@@ -48,7 +62,9 @@ class DashboardScreen(Screen[None]):
 
     @property
     def table(self) -> IdentityTable:
-        return self.query_one(IdentityTable)
+        if self._table is None:  # asked for on every reading: one query
+            self._table = self.query_one(IdentityTable)
+        return self._table
 
     @property
     def detail(self) -> DetailPane:
@@ -64,7 +80,12 @@ class DashboardScreen(Screen[None]):
     def on_mount(self) -> None:
         self.table.set_layout(self.size.width - 2)
         self.table.focus()
-        self.post_message(self.Ready())
+        if self._on_ready is not None:
+            # Called, not queued: what it fills in is in the first frame painted (a Ready
+            # message is handled after that frame, and costs one more full paint).
+            self._on_ready()
+        else:
+            self.post_message(self.Ready())
 
     def on_resize(self, event: Resize) -> None:
         self.table.set_layout(event.size.width - 2)  # keeps the cursor on the same identity

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rich.text import Text
-from textual.coordinate import Coordinate
+from textual.geometry import Region
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
@@ -24,6 +24,7 @@ NUMBERS = 7  # "180/200"
 MIN_BAR = 5
 MAX_BAR = 15
 STATE_WITH_REASON = 44
+LUXURY = 7  # columns dropped before the state's reason is
 MAX_STATE = 64
 
 
@@ -60,6 +61,10 @@ def plan_columns(available: int, label_width: int, *, extra: Sequence[Column] = 
 
     while total(chosen) > available and len(chosen) > 3:
         chosen.remove(max(chosen, key=lambda c: c.priority))
+    # the state's reason is worth more than the probe age (which the detail pane shows too)
+    reason_room = STATE_WITH_REASON - 11
+    while available - total(chosen) < reason_room and any(c.priority >= LUXURY for c in chosen):
+        chosen.remove(max(chosen, key=lambda c: c.priority))
     widths = {c.key: c.width for c in chosen}
     if total(chosen) > available and "remaining" in widths:
         widths["remaining"] = NUMBERS  # very narrow: numbers without a bar
@@ -91,19 +96,28 @@ class IdentityTable(DataTable[Text]):
         super().__init__(id=id, cursor_type="row", zebra_stripes=False)
         self._columns_plan: list[Column] = []
         self._order: list[str] = []
+        self._labels: set[str] = set()  # _order as a set: a lookup per reading
+        self._widths: dict[str, int] = {}  # column key -> planned width
+        self._geometry: tuple[dict[str, tuple[int, int]], int] | None = None  # cells x, width
         self._readings: dict[str, Reading] = {}
         self._shown: dict[tuple[str, str], Text] = {}
         self._extra_columns: list[Column] = []
         self._extra_renderers: dict[str, CellRenderer] = {}
+        self._ticking: list[str] = ["token", "age"]
         self._marks: dict[str, str] = {}
         self.now: float = 0.0
         self.rebuilds = 0  # how often rows and columns were recreated (never on a tick)
 
     # -- structure (rare: mount, resize across a breakpoint, identities added or removed) ------
 
-    def add_feature_column(self, column: Column, renderer: CellRenderer) -> None:
+    def add_feature_column(
+        self, column: Column, renderer: CellRenderer, *, ticking: bool = False
+    ) -> None:
+        """A column computed by `renderer(reading, now)`; `ticking` ones follow the clock."""
         self._extra_columns.append(column)
         self._extra_renderers[column.key] = renderer
+        if ticking:
+            self._ticking.append(column.key)
 
     def set_layout(self, available: int) -> bool:
         """Re-plan the columns for a width; rebuilds only when the plan changes."""
@@ -112,6 +126,7 @@ class IdentityTable(DataTable[Text]):
         if plan == self._columns_plan:
             return False
         self._columns_plan = plan
+        self._widths = {c.key: c.width for c in plan}
         self._rebuild()
         return True
 
@@ -123,6 +138,7 @@ class IdentityTable(DataTable[Text]):
                 self.show_reading(self._readings[label])
             return
         self._order = list(labels)
+        self._labels = set(self._order)
         self._rebuild()
 
     def _rebuild(self) -> None:
@@ -131,6 +147,7 @@ class IdentityTable(DataTable[Text]):
         self.rebuilds += 1
         self.clear(columns=True)
         self._shown.clear()
+        self._geometry = None
         for column in self._columns_plan:
             self.add_column(column.title, width=column.width, key=column.key)
         for label in self._order:
@@ -151,46 +168,56 @@ class IdentityTable(DataTable[Text]):
         if not self._order or self.row_count == 0:
             return None
         row = min(max(self.cursor_row, 0), self.row_count - 1)
-        try:
-            key = self.coordinate_to_cell_key(Coordinate(row, 0)).row_key
-        except Exception:
-            return None
-        return key.value
+        key = self._row_locations.get_key(row)  # asked for every reading: no Coordinate
+        return None if key is None else key.value
 
     @property
     def labels(self) -> list[str]:
         return list(self._order)
 
-    def set_mark(self, label: str, mark: str) -> None:
-        """A short marker shown after the label (e.g. "★" for the best identity to use)."""
-        if self._marks.get(label, "") != mark:
-            self._marks[label] = mark
+    def set_marks(self, marks: dict[str, str]) -> None:
+        """Short markers shown after labels (e.g. "★" for the best identity to use now)."""
+        changed = {
+            lb for lb in set(self._marks) | set(marks) if self._marks.get(lb) != marks.get(lb)
+        }
+        self._marks = dict(marks)
+        for label in changed:
             if label in self._readings:
                 self.show_reading(self._readings[label])
 
     def show_reading(self, reading: Reading) -> None:
-        """Write a reading's cells (only those whose text changed)."""
-        if reading.label not in self._order:
+        """Write a reading's cells (only those whose text changed), repainting only them."""
+        label = reading.label
+        if label not in self._labels:
             return
-        self._readings[reading.label] = reading
-        for column in self._columns_plan:
-            self._write(reading.label, column.key, self._render(column.key, reading), quiet=False)
+        self._readings[label] = reading
+        row = self._data.get(RowKey(label))
+        changed = [
+            column.key
+            for column in self._columns_plan
+            if self._write(label, column.key, self._render(column.key, reading), row)
+        ]
+        self._repaint(label, changed)
 
     def tick(self, now: float) -> None:
         """The once-a-second update: only the time cells, each repainting only itself."""
         self.now = now
+        planned = {c.key for c in self._columns_plan}
+        ticking = [key for key in self._ticking if key in planned]
         for label in self._order:
             reading = self._readings.get(label)
             if reading is None:
                 continue
-            for key in ("token", "age"):
-                if any(c.key == key for c in self._columns_plan):
-                    self._write(label, key, self._render(key, reading), quiet=True)
+            row = self._data.get(RowKey(label))
+            changed = [
+                key for key in ticking if self._write(label, key, self._render(key, reading), row)
+            ]
+            self._repaint(label, changed)
 
     def _render(self, key: str, reading: Reading | None) -> Text:
         if reading is None:
             return Text("")
-        width = next((c.width for c in self._columns_plan if c.key == key), 10)
+        width = self._widths.get(key, 10)
         if key == "label":
             text = Text(reading.label, style="bold")
             mark = self._marks.get(reading.label)
@@ -213,17 +240,46 @@ class IdentityTable(DataTable[Text]):
         renderer = self._extra_renderers.get(key)
         return renderer(reading, self.now) if renderer else Text("")
 
-    def _write(self, label: str, key: str, value: Text, *, quiet: bool) -> None:
+    def _write(self, label: str, key: str, value: Text, row: dict[ColumnKey, Text] | None) -> bool:
+        """Store a cell's text in its `row` if it changed (`_repaint` shows it); whether it did."""
         if self._shown.get((label, key)) == value:
-            return
+            return False
         self._shown[(label, key)] = value
-        if not quiet:
-            self.update_cell(label, key, value)
+        if row is None:  # no rows yet: the next rebuild shows it
+            return False
+        row[ColumnKey(key)] = value
+        return True
+
+    def _cells(self) -> tuple[dict[str, tuple[int, int]], int]:
+        """Each column's cell x and width, and the row's width (fixed widths: per layout)."""
+        if self._geometry is None:
+            x, cells = self._row_label_column_width, {}
+            for column in self.ordered_columns:
+                width = column.get_render_width(self)
+                cells[str(column.key.value)] = (x, width)
+                x += width
+            self._geometry = (cells, x)
+        return self._geometry
+
+    def _repaint(self, label: str, keys: Sequence[str]) -> None:
+        """Repaint these cells of one row: the cells (one or two), else the row.
+
+        What `update_cell` does without its whole-table refresh, and what `refresh_coordinate`
+        does without its cost per call of summing the heights of every row above (rows here
+        are one line high): a round of 1000 readings or a tick of 1000 countdowns stays linear.
+        """
+        if not keys:
             return
-        # Same as update_cell, but repaint only this cell's region instead of the whole table.
-        row_key, column_key = RowKey(label), ColumnKey(key)
-        self._data[row_key][column_key] = value
-        self._update_count += 1
-        self.refresh_coordinate(
-            Coordinate(self.get_row_index(row_key), self.get_column_index(column_key))
-        )
+        index = self._row_locations.get(RowKey(label))
+        if index is None:
+            return
+        self._update_count += 1  # the table's line caches are keyed on it
+        y = index + (self.header_height if self.show_header else 0)
+        cells, row_width = self._cells()
+        if len(keys) > 2:
+            self._refresh_region(Region(0, y, row_width, 1))
+            return
+        for key in keys:
+            if key in cells:
+                x, width = cells[key]
+                self._refresh_region(Region(x, y, width, 1))

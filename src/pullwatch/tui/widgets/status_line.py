@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from pullwatch.tui.format import duration
+from pullwatch.tui.widgets._steady import same_shape
 
 
 class StatusLine(Static):
@@ -25,6 +26,7 @@ class StatusLine(Static):
         self.identity_count = 0
         self.probing = 0
         self.paused = False
+        self.comparing = False
         self.next_round_in: float | None = None
         self.keyring_problem: str | None = None
         self._last: Text | None = None
@@ -47,6 +49,8 @@ class StatusLine(Static):
             text.append("paused", style="bold yellow")
         elif self.next_round_in is not None:
             text.append(f"next round {duration(self.next_round_in)}")
+        if self.comparing:
+            text.append(" · best first", style="bold green")
         if self.keyring_problem:
             text.append("\n")
             text.append("keyring: ", style="bold red")
@@ -56,8 +60,9 @@ class StatusLine(Static):
     def redraw(self) -> None:
         text = self.render_text()
         if text != self._last:
+            steady = same_shape(self, self._last, text)
             self._last = text
-            self.update(text)
+            self.update(text, layout=not steady)  # the countdown: no layout pass
 
     def on_resize(self) -> None:
         self._last = None
