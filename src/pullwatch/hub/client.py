@@ -36,6 +36,7 @@ from pullwatch.hub.headers import (
     parse_ratelimit_headers,
     parse_retry_after,
 )
+from pullwatch.hub.pool import ShardedTransport, shard_count
 from pullwatch.hub.redact import one_line, redact, redact_headers, register_secret
 from pullwatch.hub.token import TokenClaims, TokenGrant, TokenParseError, parse_token_response
 from pullwatch.reading import ErrorKind, Reading, State
@@ -499,9 +500,11 @@ class HubClient:
         self._tokens: dict[str, _CachedToken] = {}
         self._token_locks: dict[str, asyncio.Lock] = {}
         t = self.timeouts
+        if transport is None:  # small pools: CPU per request stays flat (hub/pool.py)
+            transport = ShardedTransport(shards=shard_count(max_concurrency), verify=verify)
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(connect=t.connect, read=t.read, write=t.read, pool=t.total),
-            limits=httpx.Limits(
+            limits=httpx.Limits(  # for proxy transports from the environment only
                 max_connections=max(2, max_concurrency * 2),
                 max_keepalive_connections=max(1, max_concurrency),
             ),
@@ -533,6 +536,11 @@ class HubClient:
         if cached is None:
             return None
         return cached.obtained_at + max(cached.grant.expires_in, 0)
+
+    def has_live_token(self, target: Target) -> bool:
+        """Whether a cached token for `target` is still reused (no token request is due)."""
+        cached = self._tokens.get(target.cache_key)
+        return cached is not None and self.clock.time() < cached.reuse_until
 
     def forget_token(self, target: Target) -> None:
         """Drop a cached token (after the identity's secret changed, or to force a new one)."""
@@ -710,7 +718,7 @@ class HubClient:
         if challenge.scheme != "bearer":
             raise _Failure(
                 State.ERROR,
-                f"registry asks for {challenge.scheme!r} auth, not a Bearer token (not Docker Hub)",
+                f"registry asks for {challenge.scheme!r} auth instead of Bearer: not Docker Hub",
                 ErrorKind.MALFORMED,
                 status=401,
             )
@@ -859,10 +867,15 @@ class HubClient:
                 )
                 try:
                     body = await self._read_body(response) if read_body else b""
+                    if method == "HEAD":
+                        # No body follows a HEAD, but closing an answer whose end was never
+                        # read closes its connection: read the end, keep the connection.
+                        await response.aread()
                 finally:
                     await response.aclose()
-        except _Failure as failure:
+        except _Failure as failure:  # an over-large answer: say which step it came from
             exchanges.append(Exchange(step, method, shown_url, auth, error=failure.detail))
+            failure.detail = one_line(f"{_STEP_NAMES[step]}: {failure.detail}")
             raise
         except Exception as exc:  # CancelledError is a BaseException and propagates
             kind, reason = classify_transport_error(exc)

@@ -15,23 +15,35 @@ from collections.abc import Iterable
 
 REDACTED = "[redacted]"
 
-_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=-]{4,}"), rf"\1\2{REDACTED}"),
-    (re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), REDACTED),
-    (re.compile(r"dckr_(jti|pat|oat)_[A-Za-z0-9_-]+"), rf"dckr_\1_{REDACTED}"),
+# Each shape with the strings (lower case) one of which every match contains: an ASCII text
+# with none of them cannot match, and most texts (header values, URLs) skip every pattern.
+_PATTERNS: tuple[tuple[re.Pattern[str], str, tuple[str, ...]], ...] = (
+    (
+        re.compile(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=-]{4,}"),
+        rf"\1\2{REDACTED}",
+        ("bearer", "basic"),
+    ),
+    (re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), REDACTED, ("eyj",)),
+    (re.compile(r"dckr_(jti|pat|oat)_[A-Za-z0-9_-]+"), rf"dckr_\1_{REDACTED}", ("dckr_",)),
     # JSON fields ("token": "...") and query or form parameters (token=...)
     (
         re.compile(r"""(?i)(["'](?:access_|refresh_|identity)?token["']\s*:\s*["']?)[^"',\s}]+"""),
         rf"\1{REDACTED}",
+        ("token",),
     ),
-    (re.compile(r"(?i)\b((?:access_|refresh_)?token=)[^&\s\"']+"), rf"\1{REDACTED}"),
+    (re.compile(r"(?i)\b((?:access_|refresh_)?token=)[^&\s\"']+"), rf"\1{REDACTED}", ("token=",)),
     (
         re.compile(r"""(?i)(["'](?:password|passwd|secret)["']\s*:\s*["']?)[^"',\s}]+"""),
         rf"\1{REDACTED}",
+        ("passw", "secret"),
     ),
-    (re.compile(r"(?i)\b((?:password|passwd|secret)=)[^&\s\"']+"), rf"\1{REDACTED}"),
+    (
+        re.compile(r"(?i)\b((?:password|passwd|secret)=)[^&\s\"']+"),
+        rf"\1{REDACTED}",
+        ("password=", "passwd=", "secret="),
+    ),
     # Docker's authenticated 429 echoes the user: "... rate limit as 'alice': dckr_jti_..."
-    (re.compile(r"(?i)(\bas\s+')[^'\n]{1,200}(')"), rf"\1{REDACTED}\2"),
+    (re.compile(r"(?i)(\bas\s+')[^'\n]{1,200}(')"), rf"\1{REDACTED}\2", ("'",)),
 )
 
 _CONTROL = re.compile(
@@ -43,31 +55,53 @@ _MIN_LITERAL = 4  # shorter registered values would redact ordinary words
 
 
 class _Literals:
-    """Process-wide registry of secret values seen, keyed so a renewed token replaces the old."""
+    """Process-wide registry of secret values seen, keyed so a renewed token replaces the old.
+
+    A lookup costs the same however many values are registered: each value is indexed by its
+    last `_MIN_LITERAL` characters and a text is checked through its own windows of that length.
+    (One regex of every value cost a recompile per new value and O(values) per text: a round
+    of 1000 identities spent minutes compiling it.)
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._values: dict[str, str] = {}
-        self._pattern: re.Pattern[str] | None = None
+        self._by_tail: dict[str, dict[str, int]] = {}  # last chars -> value -> keys holding it
 
     def register(self, key: str, value: str | None) -> None:
         with self._lock:
+            old = self._values.get(key)
             if value and len(value) >= _MIN_LITERAL:
-                if self._values.get(key) == value:
+                if old == value:
                     return
                 self._values[key] = value
-            elif key in self._values:
+                holders = self._by_tail.setdefault(value[-_MIN_LITERAL:], {})
+                holders[value] = holders.get(value, 0) + 1
+            elif old is not None:
                 del self._values[key]
             else:
                 return
-            self._pattern = None
+            if old is not None:
+                tail = old[-_MIN_LITERAL:]
+                holders = self._by_tail[tail]
+                holders[old] -= 1
+                if not holders[old]:
+                    del holders[old]
+                    if not holders:
+                        del self._by_tail[tail]
 
-    def pattern(self) -> re.Pattern[str] | None:
+    def scrub(self, text: str) -> str:
+        """`text` with every registered value in it replaced (longest first)."""
+        width = _MIN_LITERAL
         with self._lock:
-            if self._pattern is None and self._values:
-                ordered = sorted(set(self._values.values()), key=len, reverse=True)
-                self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
-            return self._pattern
+            index = self._by_tail
+            if not index or len(text) < width:
+                return text
+            tails = {t for i in range(len(text) - width + 1) if (t := text[i : i + width]) in index}
+            found = [v for tail in tails for v in index[tail] if v in text]
+        for value in sorted(found, key=len, reverse=True):
+            text = text.replace(value, REDACTED)
+        return text
 
 
 _literals = _Literals()
@@ -84,11 +118,17 @@ def redact(text: str, extra: Iterable[str] = ()) -> str:
         return text
     for value in sorted((v for v in extra if v and len(v) >= _MIN_LITERAL), key=len, reverse=True):
         text = text.replace(value, REDACTED)
-    literal = _literals.pattern()
-    if literal is not None:
-        text = literal.sub(REDACTED, text)
-    for pattern, replacement in _PATTERNS:
-        text = pattern.sub(replacement, text)
+    text = _literals.scrub(text)
+    # In ASCII text lower() folds case exactly as the patterns' (?i) does; other text (where
+    # (?i) also folds e.g. "ſ" to "s") goes through every pattern.
+    plain = text.isascii()
+    low = text.lower()
+    for pattern, replacement, triggers in _PATTERNS:
+        if plain and not any(trigger in low for trigger in triggers):
+            continue
+        changed = pattern.sub(replacement, text)
+        if changed != text:
+            text, low = changed, changed.lower()
     return text
 
 
