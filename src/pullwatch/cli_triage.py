@@ -16,29 +16,21 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from pullwatch.cli import EXIT_FAILURE, EXIT_USAGE, CliError, _identity, _print, _runtime
+from pullwatch.cli import (
+    EXIT_FAILURE,
+    EXIT_USAGE,
+    CliError,
+    _identity,
+    _print,
+    _runtime,
+    whole_number,
+)
 
 EXIT_DOES_NOT_FIT = 2  # `plan`: the schedule does not fit the limit
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be 1 or more")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 or more")
-    return value
+_positive = whole_number(1)
+_count = whole_number(0)
 
 
 def _seconds(text: str) -> float:
