@@ -204,7 +204,7 @@ def estimates(table: Table, counts: tuple[int, ...]) -> None:
 def run(quick: bool = False) -> list[Table]:
     queries = Table(f"Growth: history queries ({IDENTITIES} identities, one reading a minute)")
     history_queries(queries, (1, 24) if quick else (1, 24, 168))
-    check = Table("Growth: `check` and the history it reads back (the last 24 h)")
+    check = Table("Growth: `check` as the history grows")
     check_vs_history(check, (0, 6) if quick else (0, 6, 24))
     check.note(
         "check stores its readings and reads back each bucket's estimate and each identity's "
