@@ -54,6 +54,3 @@ class AlertTracker:
             left = "?" if reading.remaining is None else reading.remaining
             message = f"{reading.label} is low: {left} pulls left"
         return Alert(reading.label, level, message)
-
-    def forget(self, label: str) -> None:
-        self._levels.pop(label, None)

@@ -7,7 +7,7 @@ them. A reading never holds a secret or a token; `detail` is already redacted.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -76,9 +76,6 @@ class Reading:
             return None
         return max(self.limit - self.remaining, 0)
 
-    def with_state(self, state: State, detail: str | None = None) -> Reading:
-        return replace(self, state=state, detail=detail if detail is not None else self.detail)
-
     def to_json(self) -> dict[str, Any]:
         """The `check --json` shape (design.md §3), plus a few extra keys after the contract's."""
         return {
@@ -98,10 +95,3 @@ class Reading:
             "checked_at": self.checked_at,
             "raw": {"limit": self.raw_limit, "remaining": self.raw_remaining},
         }
-
-    def as_row(self) -> dict[str, Any]:
-        """A flat dict of every field (enums as their values), for storage."""
-        row = asdict(self)
-        row["state"] = self.state.value
-        row["error_kind"] = None if self.error_kind is None else self.error_kind.value
-        return row

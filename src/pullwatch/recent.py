@@ -85,7 +85,3 @@ class RecentHistory:
             if t >= since and source not in out:
                 out.append(source)
         return out
-
-    def forget(self, label: str) -> None:
-        self._series.pop(label, None)
-        self._sources.pop(label, None)

@@ -19,7 +19,7 @@ import math
 import re
 import socket
 import ssl
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -923,13 +923,3 @@ class HubClient:
 
 
 _STEP_NAMES = {"ping": "registry ping", "token": "token request", "head": "HEAD probe"}
-
-
-def describe_exchanges(exchanges: Iterable[Exchange]) -> list[str]:
-    """Plain-text lines for a list of exchanges (CLI and copyable TUI text)."""
-    lines: list[str] = []
-    for ex in exchanges:
-        status = ex.status if ex.status is not None else (ex.error or "no answer")
-        latency = f" {ex.latency_ms:.0f} ms" if ex.latency_ms is not None else ""
-        lines.append(f"{ex.method} {ex.url}  auth: {ex.auth}  -> {status}{latency}")
-    return lines
