@@ -143,7 +143,7 @@ def test_credentials_not_applied_comes_first() -> None:
     [
         (ErrorKind.SECRET, "secret unavailable: no keyring", "keyring"),
         (ErrorKind.TLS, "certificate verify failed", "TLS"),
-        (ErrorKind.HTTP, "repository 'x/y' not found (404): check --repository", "--repository"),
+        (ErrorKind.NOT_FOUND, "no manifest x/y:latest (not found)", "--repository"),
         (ErrorKind.HTTP, "HEAD answered 503 Service Unavailable", "dockerstatus"),
         (ErrorKind.CONNECT, "connection refused", "HTTPS_PROXY"),
     ],

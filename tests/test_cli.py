@@ -28,7 +28,7 @@ def test_fresh_install_checks_anonymous(cli: Cli) -> None:
     assert code == 0, err
     document = json.loads(out)
     assert document["registry"] == cli.server.url
-    assert document["repository"] == "ratelimitpreview/test"
+    assert document["repository"] == "ratelimitpreview/test:latest"  # the tag probed
     (anon,) = document["identities"]
     expected = {
         "label": "anonymous",
@@ -64,7 +64,8 @@ def test_check_json_for_every_kind(cli: Cli) -> None:
     assert (rows["spent"]["state"], rows["spent"]["remaining"]) == ("exhausted", 0)
     assert rows["spent"]["http_status"] == 429
     assert rows["typo"]["state"] == "auth_failed"
-    assert rows["typo"]["error"] == "incorrect username or password"
+    assert rows["typo"]["error"] == "incorrect username or password (login refused)"
+    assert rows["typo"]["step"] == "token" and rows["typo"]["http_status"] == 401
     assert code == 2  # exhausted and auth_failed are critical
 
 
@@ -172,7 +173,7 @@ def test_bad_registry_url_is_a_clean_error(cli: Cli) -> None:
     assert out == ""
     assert err == (
         "pullwatch: error: registry URL 'http://registry.example.com' is plain http: "
-        "only loopback (the simulator) may use http\n"
+        "only loopback may use http\n"
     )
 
 
@@ -227,7 +228,8 @@ def test_history_records_check_and_head_and_estimates(cli: Cli) -> None:
     lines = out.strip().splitlines()
     assert lines[0].split()[:3] == ["TIME", "STATE", "REMAINING"]
     assert "90/100" in lines[2]
-    assert lines[-1].startswith("2 readings since") and "full <= " in lines[-1]
+    assert lines[-1].startswith("2 readings of ratelimitpreview/test:latest on http://")
+    assert "full <= " in lines[-1]
 
 
 def test_history_errors(cli: Cli) -> None:
@@ -259,4 +261,4 @@ def test_a_broken_history_does_not_fail_the_check(cli: Cli) -> None:
     code, out, err = cli("check", "--json")
     assert code == 0
     assert json.loads(out)["identities"][0]["state"] == "ok"
-    assert err.startswith("pullwatch: warning: history not updated:") and err.count("\n") == 1
+    assert err.startswith("pullwatch: warning: history not used:") and err.count("\n") == 1

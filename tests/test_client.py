@@ -11,18 +11,21 @@ from pathlib import Path
 import pytest
 
 from fixtures_simhub import ALICE, BOB, EGRESS_IP, ERIN
+from pullwatch.assess import Policy, assess
 from pullwatch.clock import ManualClock
+from pullwatch.hub.challenges import ChallengeCache
 from pullwatch.hub.client import (
-    ChallengeCache,
-    ConfigurationError,
     Credentials,
     HubClient,
     Target,
     Timeouts,
-    normalize_registry,
-    normalize_repository,
 )
-from pullwatch.reading import ErrorKind, State
+from pullwatch.hub.urls import (
+    ConfigurationError,
+    normalize_registry,
+    parse_manifest_ref,
+)
+from pullwatch.reading import ErrorKind, State, Step
 from pullwatch.simhub import SimHubServer
 from pullwatch.simhub.accounts import stable_uuid
 
@@ -44,7 +47,7 @@ async def test_anonymous(simhub: SimHubServer, clock: ManualClock) -> None:
     r = result.reading
     assert r.state is State.OK
     assert (r.limit, r.remaining, r.window_seconds) == (100, 100, 21600)
-    assert r.source == EGRESS_IP
+    assert r.source is not None and r.source.value == EGRESS_IP
     assert r.http_status == 200
     assert r.username is None
     assert r.raw_limit == "100;w=21600"
@@ -60,7 +63,7 @@ async def test_personal_account_is_charged_to_its_uuid(
         r = (await client.probe(ALICE_T)).reading
     assert r.state is State.OK
     assert (r.limit, r.remaining) == (200, 180)
-    assert r.source == stable_uuid("alice")
+    assert r.source is not None and r.source.value == stable_uuid("alice")
     assert r.username == "alice"
     assert r.token_expires_at == clock.time() + 300
 
@@ -70,15 +73,15 @@ async def test_unlimited_account(simhub: SimHubServer, clock: ManualClock) -> No
         r = (await client.probe(BOB_T)).reading
     assert r.state is State.UNMETERED
     assert r.limit is None and r.remaining is None
-    assert r.source == stable_uuid("bob")
+    assert r.source is not None and r.source.value == stable_uuid("bob")
 
 
 async def test_bad_credentials(simhub: SimHubServer, clock: ManualClock) -> None:
     async with client_for(simhub, clock) as client:
         r = (await client.probe(Target("typo", Credentials("alice", "wrong")))).reading
     assert r.state is State.AUTH_FAILED
-    assert r.detail == "incorrect username or password"
-    assert r.http_status == 401
+    assert r.detail == "incorrect username or password (login refused)"
+    assert (r.http_status, r.step) == (401, Step.TOKEN)  # the token endpoint said 401, no HEAD
     assert simhub.model.counters["head"] == 0
 
 
@@ -97,11 +100,15 @@ async def test_exhausted_both_ways(
 async def test_low_uses_threshold(simhub: SimHubServer, clock: ManualClock) -> None:
     simhub.model.consume("alice", 165)
     async with client_for(simhub, clock) as client:
-        default = (await client.probe(ALICE_T)).reading
-        custom = (await client.probe(Target("alice", Credentials(*ALICE), warn_below=10))).reading
+        reading = (await client.probe(ALICE_T)).reading
+    # The client measures; the threshold is the user's and `assess` applies it.
+    assert (reading.state, reading.remaining, reading.limit) == (State.OK, 35, 200)
+    default = assess(reading)
     assert default.state is State.LOW  # 35 <= 20% of 200
-    assert default.detail == "35 of 200 left"
-    assert custom.state is State.OK
+    assert default.reason == "35 of 200 left"
+    assert assess(reading, policy=Policy(warn_below=10)).state is State.OK
+    own = Policy(warn_below=50, identity_warn={"alice": 10})
+    assert assess(reading, policy=own).state is State.OK  # the identity's own wins
 
 
 async def test_token_cached_until_shortly_before_expiry(
@@ -169,7 +176,7 @@ async def test_ipv6_egress_reports_prefix(simhub: SimHubServer, clock: ManualClo
     simhub.model.egress_ip = "2001:db8:1:2::7"
     async with client_for(simhub, clock) as client:
         r = (await client.probe(ANON)).reading
-    assert r.source == "2001:db8:1:2::/64"
+    assert r.source is not None and r.source.value == "2001:db8:1:2::/64"
 
 
 async def test_connection_refused(clock: ManualClock) -> None:
@@ -201,7 +208,9 @@ async def test_check_token_fresh_with_claims(simhub: SimHubServer, clock: Manual
 
 async def test_check_token_bad_credentials(simhub: SimHubServer, clock: ManualClock) -> None:
     async with client_for(simhub, clock) as client:
-        result = await client.check_token(Target("x", Credentials("alice", "nope")))
+        result = await client.check_token(
+            Target("x", Credentials("alice", "wrong-secret-for-alice"))
+        )
     assert not result.ok
     assert result.state is State.AUTH_FAILED
     assert "incorrect username or password" in (result.detail or "")
@@ -230,7 +239,7 @@ FAULTS: list[tuple[str, dict[str, object], Target, State, ErrorKind | None, str]
         ANON,
         State.ERROR,
         ErrorKind.HTTP,
-        "token endpoint answered 503 Service Unavailable",
+        "token request answered 503 Service Unavailable",
     ),
     (
         "token 429",
@@ -238,12 +247,12 @@ FAULTS: list[tuple[str, dict[str, object], Target, State, ErrorKind | None, str]
         ALICE_T,
         State.THROTTLED,
         None,
-        "token endpoint: rate-limited (429); retry after 30 s",
+        "token request: rate-limited (429); retry after 30 s",
     ),
     ("hap429 token", {"hap429": {"token"}}, ANON, State.THROTTLED, None, "HAP429"),
     ("hap429 ping", {"hap429": {"ping"}}, ANON, State.THROTTLED, None, "registry ping"),
     ("hap429 head", {"hap429": {"head"}}, ANON, State.EXHAUSTED, None, "abuse limit"),
-    ("reset head", {"reset": {"head"}}, ANON, State.ERROR, ErrorKind.CONNECT, "HEAD probe"),
+    ("reset head", {"reset": {"head"}}, ANON, State.ERROR, ErrorKind.RESET, "HEAD probe"),
     (
         "drip token",
         {"drip": {"token": 0.5}},
@@ -268,17 +277,31 @@ FAULTS: list[tuple[str, dict[str, object], Target, State, ErrorKind | None, str]
         None,
         "no rate-limit headers",
     ),
-    ("headers empty", {"ratelimit_headers": "empty"}, ANON, State.OK, None, "remaining unknown"),
+    (
+        "headers empty",
+        {"ratelimit_headers": "empty"},
+        ANON,
+        State.UNKNOWN,
+        ErrorKind.MALFORMED,
+        "not a plausible count",
+    ),
     (
         "headers malformed",
         {"ratelimit_headers": "malformed"},
         ANON,
-        State.OK,
-        None,
-        "remaining unknown",
+        State.UNKNOWN,
+        ErrorKind.MALFORMED,
+        "quota unknown, rate-limit headers unreadable",
     ),
     ("headers duplicated", {"ratelimit_headers": "duplicated"}, ANON, State.OK, None, ""),
-    ("headers enormous", {"ratelimit_headers": "enormous"}, ANON, State.OK, None, ""),
+    (
+        "headers enormous",
+        {"ratelimit_headers": "enormous"},
+        ANON,
+        State.UNKNOWN,
+        ErrorKind.MALFORMED,
+        "quota unknown, rate-limit headers unreadable",
+    ),
     ("headers x-prefixed", {"ratelimit_headers": "x_prefixed"}, ANON, State.OK, None, ""),
     ("headers mixed case", {"ratelimit_headers": "mixed_case"}, ANON, State.OK, None, ""),
     ("policy list", {"ratelimit_headers": "policy_list"}, ANON, State.OK, None, ""),
@@ -328,7 +351,7 @@ FAULTS: list[tuple[str, dict[str, object], Target, State, ErrorKind | None, str]
         ANON,
         State.ERROR,
         ErrorKind.MALFORMED,
-        "instead of Bearer: not Docker Hub",
+        "pullwatch supports token auth only",
     ),
     (
         "invalid_token on HEAD",
@@ -409,8 +432,19 @@ def test_normalize_registry() -> None:
             normalize_registry(bad)
 
 
-def test_normalize_repository() -> None:
-    assert normalize_repository("alpine") == "library/alpine"
-    assert normalize_repository("ratelimitpreview/test") == "ratelimitpreview/test"
-    with pytest.raises(ConfigurationError):
-        normalize_repository("Bad Name")
+def test_manifest_references() -> None:
+    hub, other = "https://registry-1.docker.io", "http://127.0.0.1:5000"
+    assert parse_manifest_ref("alpine", hub).display == "library/alpine:latest"
+    assert parse_manifest_ref("solo", other).display == "solo:latest"  # library/ is Hub's only
+    assert parse_manifest_ref("ratelimitpreview/test", hub).path == (
+        "/v2/ratelimitpreview/test/manifests/latest"
+    )
+    tagged = parse_manifest_ref("ratelimitpreview/notag:v1", other)
+    assert (tagged.name, tagged.reference) == ("ratelimitpreview/notag", "v1")
+    digest = "sha256:" + "a" * 64
+    pinned = parse_manifest_ref(f"team/app@{digest}", other)
+    assert pinned.path == f"/v2/team/app/manifests/{digest}" and pinned.is_digest
+    assert pinned.scope == "repository:team/app:pull"
+    for bad in ("Bad Name", "x:bad tag", "x@sha256:short", "", "a//b"):
+        with pytest.raises(ConfigurationError):
+            parse_manifest_ref(bad, hub)

@@ -105,6 +105,7 @@ def http_cases() -> list[Case]:
     return cases
 
 
+UNREADABLE = "quota unknown, rate-limit headers unreadable: "
 ECHO = "You have reached your pull rate limit as '[redacted]': dckr_jti_[redacted]."
 
 CASES: list[Case] = [
@@ -119,8 +120,8 @@ CASES: list[Case] = [
          "HEAD probe: timed out waiting for the answer", TOKEN_HEAD, BACKOFF, HEAD),
     Case("server drips bytes", sim(drip={"token": 0.1}), State.ERROR, ErrorKind.TIMEOUT,
          "token request: timed out waiting for the answer", TOKEN, BACKOFF, TOKEN),
-    Case("reset mid-response", sim(reset={"token"}), State.ERROR, ErrorKind.CONNECT,
-         "token request: connection reset by the server", TOKEN, BACKOFF, TOKEN),
+    Case("reset mid-response", sim(reset={"token"}), State.ERROR, ErrorKind.RESET,
+         "token request: connection reset by the server mid-answer", TOKEN, BACKOFF, TOKEN),
     Case("TLS failure", tls, State.ERROR, ErrorKind.TLS,
          "token request: TLS certificate not trusted: unable to get local issuer certificate",
          TOKEN, BACKOFF, TOKEN),
@@ -128,11 +129,11 @@ CASES: list[Case] = [
     *http_cases(),
     Case("token 503 echoing a dckr_jti id", sim(status={"token": 503}, echo_jti={"token"}),
          State.ERROR, ErrorKind.HTTP,
-         f"token endpoint answered 503 Service Unavailable: {ECHO} You may increase the limit by "
-         "authenticating and upgrading: https://www.do…", TOKEN, BACKOFF, TOKEN),
+         f"token request answered 503 Service Unavailable: {ECHO} You may increase the limit by "
+         "authenticating and upgrading: https://www.doc…", TOKEN, BACKOFF, TOKEN),
     # -- credentials ------------------------------------------------------------------------------
     Case("401 bad credentials", sim(status={"token": 401}), State.AUTH_FAILED, None,
-         "incorrect username or password", TOKEN, HALT),
+         "incorrect username or password (login refused)", TOKEN, HALT),
     Case("401 invalid_token on the HEAD", sim(invalid_token_on_head=True), State.AUTH_FAILED,
          None, "registry rejected the token (invalid_token)", TOKEN_HEAD, HALT),
     # -- the token's JSON -------------------------------------------------------------------------
@@ -156,29 +157,35 @@ CASES: list[Case] = [
          EVERY_ROUND, HEAD),
     # -- 429s ------------------------------------------------------------------------
     Case("429 on the token endpoint", sim(status={"token": 429}, retry_after={"token": 120}),
-         State.THROTTLED, None, "token endpoint: rate-limited (429); retry after 120 s",
+         State.THROTTLED, None, "token request: rate-limited (429); retry after 120 s",
          TOKEN, BACKOFF, TOKEN, 120),
     Case("429 on the token endpoint, no Retry-After", sim(status={"token": 429}),
-         State.THROTTLED, None, "token endpoint: rate-limited (429)", TOKEN, BACKOFF, TOKEN),
+         State.THROTTLED, None, "token request: rate-limited (429)", TOKEN, BACKOFF, TOKEN),
     Case("429 plain-text HAP429", sim(hap429={"token"}), State.THROTTLED, None,
-         "token endpoint: the abuse limit (HAP429), not the pull quota; retry after 60 s",
+         "token request: the abuse limit (HAP429), not the pull quota; retry after 60 s",
          TOKEN, BACKOFF, TOKEN, 60),
     Case("HEAD 429", sim(status={"head": 429}), State.EXHAUSTED, None,
-         "HEAD answered 429 (or the abuse limit: a HEAD can't tell)", TOKEN_HEAD, EVERY_ROUND,
-         HEAD),
+         "HEAD answered 429 without rate-limit headers: the pull quota or the abuse limit "
+         "(a HEAD has no body to tell)", TOKEN_HEAD, EVERY_ROUND, HEAD),
     Case("HEAD 429 HAP429 with Retry-After", sim(hap429={"head"}), State.EXHAUSTED, None,
-         "HEAD answered 429 (or the abuse limit: a HEAD can't tell); retry after 60 s",
+         "HEAD answered 429 without rate-limit headers: the pull quota or the abuse limit "
+         "(a HEAD has no body to tell); retry after 60 s",
          TOKEN_HEAD, EVERY_ROUND, HEAD, 60),
     # -- odd rate-limit headers --------------------------------------------------------
-    Case("ratelimit headers malformed", sim(ratelimit_headers="malformed"), State.OK, None,
-         "remaining unknown: ratelimit-remaining is 'lots;w=abc'", TOKEN_HEAD, EVERY_ROUND, HEAD),
-    Case("ratelimit headers empty", sim(ratelimit_headers="empty"), State.OK, None,
-         "remaining unknown: ratelimit-remaining is ';w=21600'", TOKEN_HEAD, EVERY_ROUND, HEAD),
+    Case("ratelimit headers malformed", sim(ratelimit_headers="malformed"), State.UNKNOWN,
+         ErrorKind.MALFORMED, UNREADABLE + "ratelimit-limit 'lots;w=abc' is not a plausible "
+         "count; ratelimit-remaining 'lots;w=abc' is not a plausible count",
+         TOKEN_HEAD, EVERY_ROUND, HEAD),
+    Case("ratelimit headers empty", sim(ratelimit_headers="empty"), State.UNKNOWN,
+         ErrorKind.MALFORMED, UNREADABLE + "ratelimit-limit ';w=21600' is not a plausible "
+         "count; ratelimit-remaining ';w=21600' is not a plausible count",
+         TOKEN_HEAD, EVERY_ROUND, HEAD),
     Case("ratelimit headers duplicated", sim(ratelimit_headers="duplicated"), State.OK, None,
          None, TOKEN_HEAD, EVERY_ROUND, HEAD),
-    Case("ratelimit headers enormous", sim(ratelimit_headers="enormous"), State.OK, None,
-         "remaining unknown: ratelimit-remaining is '99999999999999999999999;w=21600'",
-         TOKEN_HEAD, EVERY_ROUND, HEAD),
+    Case("ratelimit headers enormous", sim(ratelimit_headers="enormous"), State.UNKNOWN,
+         ErrorKind.MALFORMED, UNREADABLE + "ratelimit-limit '99999999999999999999999;w=21600' "
+         "is not a plausible count; ratelimit-remaining '99999999999999999999999;w=21600' is "
+         "not a plausible count", TOKEN_HEAD, EVERY_ROUND, HEAD),
     # -- hostile answers ------------------------------------------------------------------------
     Case("redirect loop", sim(redirect_loop={"head"}), State.ERROR, ErrorKind.MALFORMED,
          "HEAD probe: redirect loop (too many redirects)", {"token": 1, "head": 6}, BACKOFF,

@@ -32,14 +32,16 @@ import tomli_w
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from pullwatch.advice import advise
-from pullwatch.hub.client import Credentials, HubClient, Target, Timeouts, reading_from_head
-from pullwatch.hub.redact import one_line, register_secret
+from pullwatch.assess import Policy, assess_all
+from pullwatch.hub.client import Credentials, HubClient, Target, Timeouts
 from pullwatch.hub.token import TokenParseError, decode_claims, parse_token_response
+from pullwatch.hub.urls import parse_manifest_ref
+from pullwatch.hub.verdict import reading_from_head
 from pullwatch.identities.secrets import MemoryKeyring, SecretStore
 from pullwatch.identities.store import Config, ConfigError, Identity, IdentityStore
 from pullwatch.output import describe_token_check, render_json, render_table, token_check_json
-from pullwatch.reading import Reading, State
+from pullwatch.reading import ErrorKind, Reading, State
+from pullwatch.redact import one_line, register_secret
 
 REGISTRY = "http://127.0.0.1:5999"
 EXAMPLES = {"client": 150, "head": 300, "token": 300, "claims": 200, "config": 150,
@@ -218,7 +220,7 @@ def test_any_registry_conversation_ends_in_a_classified_state(
     probe, token = asyncio.run(run())
     reading = probe.reading
     assert isinstance(reading, Reading) and reading.state in State
-    assert reading.state is not State.UNKNOWN
+    assert_invariants(reading)
     assert_clean(reading.detail)
     assert token.state in State and (token.ok == (token.state is State.OK))
     assert_clean(token.detail)
@@ -242,22 +244,35 @@ def test_any_registry_conversation_ends_in_a_classified_state(
 def test_any_head_answer_is_a_reading_that_renders(
     status: int, items: list[tuple[str, str]], warn: int | None, anonymous: bool
 ) -> None:
-    target = Target("x", None if anonymous else Credentials("user", "pw-1234"), warn)
     reading, parsed = reading_from_head(
-        target, checked_at=1_796_040_000.0, status=status, headers=items, latency_ms=1.0,
-        repository="ratelimitpreview/test",
+        "x", None if anonymous else "user", checked_at=1_796_040_000.0, status=status,
+        headers=items, latency_ms=1.0, manifest=parse_manifest_ref("ratelimitpreview/test"),
+        registry=REGISTRY, docker_hub=True,
     )  # fmt: skip
-    assert reading.state in State and reading.state is not State.UNKNOWN
+    assert reading.state in State
+    assert_invariants(reading)
     assert_clean(reading.detail)
     for number in (reading.limit, reading.remaining, reading.window_seconds):
         assert number is None or 0 <= number <= 10**10
-    if reading.state is State.EXHAUSTED:
-        assert reading.remaining == 0 or status == 429
     assert reading.retry_after is None or 0 <= reading.retry_after <= 86400
     assert parsed.metered == (parsed.limit is not None or parsed.remaining is not None)
-    render_table([reading])
-    render_json([reading], checked_at=0.0, registry=REGISTRY, repository="r/r")
-    advise(reading, [reading])
+    assessed = assess_all([reading], policy=Policy(warn_below=warn))
+    render_table(assessed)
+    render_json(assessed, checked_at=0.0, registry=REGISTRY, repository="r/r")
+    assert assessed[0].advice.meaning
+
+
+def assert_invariants(reading: Reading) -> None:
+    """The numbers never lie: `ok` (and `low`) only with a valid quota; `exhausted` with 0 left
+    or from a HEAD 429, never with a number invented; `unknown` only with its reason."""
+    if reading.state in (State.OK, State.LOW):
+        assert reading.quota_valid and (reading.remaining or 0) > 0, reading
+    if reading.state is State.EXHAUSTED:
+        assert reading.remaining == 0 or (reading.http_status == 429 and reading.remaining is None)
+    if reading.state is State.UNKNOWN:
+        assert reading.detail and reading.error_kind is ErrorKind.MALFORMED, reading
+    if reading.limit is not None or reading.remaining is not None:
+        assert reading.quota_valid, reading
 
 
 # -- token JSON and claims ----------------------------------------------------------------------
@@ -357,7 +372,7 @@ def test_any_config_document_loads_or_is_refused_and_kept(
     edited = store.add(Identity(label))
     assert edited.identities == (*config.identities, Identity(label))
     assert edited.settings == config.settings  # nothing else changed or was lost
-    assert tomllib.loads(path.read_text())["version"] == 1
+    assert tomllib.loads(path.read_text()).get("version", 1) == 1  # absent means format 1
 
 
 # -- Docker config files (identity import-docker) -----------------------------------------------

@@ -5,17 +5,16 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pullwatch.durations import format_span
 from pullwatch.hub.headers import (
     Challenge,
     RateLimitHeaders,
-    SourceKind,
-    format_window,
     parse_challenge,
     parse_rate_value,
     parse_ratelimit_headers,
     parse_retry_after,
-    parse_source,
 )
+from pullwatch.reading import SourceKind, parse_source
 
 NOW = 1_796_040_000.0
 
@@ -153,12 +152,13 @@ def test_retry_after() -> None:
     assert parse_retry_after(None, NOW) is None
 
 
-def test_format_window() -> None:
-    assert format_window(21600) == "6 h"
-    assert format_window(3600) == "1 h"
-    assert format_window(5400) == "90 min"
-    assert format_window(45) == "45 s"
-    assert format_window(None) == "-"
+def test_format_span() -> None:
+    assert format_span(21600) == "6 h"
+    assert format_span(3600) == "1 h"
+    assert format_span(5400) == "1 h 30 min"
+    assert format_span(1080) == "18 min"
+    assert format_span(45) == "45 s"
+    assert format_span(None) == "-"
 
 
 @given(st.text(max_size=300))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import sqlite3
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -56,7 +57,7 @@ def test_queries_by_label_source_time_and_limit(tmp_path: Path, clock: ManualClo
             540,
         ]
         assert [r.checked_at for r in history.for_label("a", limit=2)] == [480, 540]
-        assert [r.label for r in history.for_source("uuid-b")] == ["b"]
+        assert [r.label for r in history.for_bucket(("", "", "uuid-b"))] == ["b"]
         assert len(history.since(500)) == 1
         assert history.count() == 11
 
@@ -136,14 +137,16 @@ def test_record_and_recall_feeds_estimates_and_reports_problems(
     clock.advance(60)
     second = record_and_recall(path, [reading("a", clock.time(), 90)], clock=clock)
     assert first.problem is None and second.problem is None
-    recovery = second.recent.recovery("203.0.113.7")
+    recovery = second.recent.recovery(("", "", "203.0.113.7"))
     assert recovery is not None and recovery.deficit == 10
     assert recovery.full_at == clock.time() + 21600
     path.unlink()
     path.mkdir()  # a directory where the file should be
     broken = record_and_recall(path, [reading("a", clock.time(), 90)], clock=clock)
     assert broken.problem is not None and str(path) in broken.problem
-    assert broken.recent.recovery("203.0.113.7") is not None  # still estimates from this run
+    assert (
+        broken.recent.recovery(("", "", "203.0.113.7")) is not None
+    )  # still estimates from this run
 
 
 def _write_many(path: str, label: str, count: int) -> None:
@@ -186,8 +189,9 @@ def test_parse_duration() -> None:
 def test_a_version_1_database_is_migrated_and_its_readings_counted(
     tmp_path: Path, clock: ManualClock
 ) -> None:
-    """Schema 1 had only the readings: schema 2 derives bucket state and sources from them."""
-    from pullwatch.history import _COLUMNS, _MIGRATIONS, _row
+    """Schema 1 had only the readings: later schemas derive bucket state and sources from them
+    (rows written before pullwatch recorded the registry belong to the bucket key ("", "", ...))."""
+    from pullwatch.history import _COLUMNS, _MIGRATIONS, SCHEMA_VERSION, _row
 
     path = tmp_path / "h.db"
     db = sqlite3.connect(path)
@@ -196,21 +200,43 @@ def test_a_version_1_database_is_migrated_and_its_readings_counted(
     db.execute("PRAGMA user_version = 1")
     now = clock.time()
     old = [reading("a", now - 120, 100), reading("a", now - 60, 90)]
-    placeholders = ", ".join("?" for _ in _COLUMNS)
+    v1 = _COLUMNS[:15]  # the columns schema 1 had
+    placeholders = ", ".join("?" for _ in v1)
     db.executemany(
-        f"INSERT INTO readings ({', '.join(_COLUMNS)}) VALUES ({placeholders})",
-        [_row(r) for r in old],
+        f"INSERT INTO readings ({', '.join(v1)}) VALUES ({placeholders})",
+        [_row(r)[:15] for r in old],
     )
     db.commit()
     db.close()
     with History(path, clock=clock) as history:
-        assert history.schema_version == 2
+        assert history.schema_version == SCHEMA_VERSION
         history.record([reading("a", now, 85)])
         recent = history.recent(now)
-    recovery = recent.recovery("203.0.113.7")
+    recovery = recent.recovery(("", "", "203.0.113.7"))
     assert recovery is not None and recovery.deficit == 15 and recovery.readings_used == 3
     assert recovery.next_at == now - 60 + 21600  # the first 10 were seen at the older reading
-    assert recent.sources("a") == ["203.0.113.7"]
+    assert [s.value for s in recent.sources("a")] == ["203.0.113.7"]
+
+
+def test_two_registries_never_share_a_history(tmp_path: Path, clock: ManualClock) -> None:
+    hub = "https://registry-1.docker.io"
+    mirror = "http://127.0.0.1:5000"
+    now = clock.time()
+    on_hub = [
+        replace(reading("a", now - 60, 90), registry=hub),
+        replace(reading("a", now, 80), registry=hub),
+    ]
+    on_mirror = [replace(reading("a", now - 30, 10), registry=mirror, docker_hub=False)]
+    with History(tmp_path / "h.db", clock=clock) as history:
+        history.record([*on_hub, *on_mirror])
+        assert [r.remaining for r in history.for_label("a", registry=hub)] == [90, 80]
+        assert [r.remaining for r in history.for_label("a", registry=mirror)] == [10]
+        recent = history.recent(now)
+    hub_bucket = recent.recovery((hub, "", "203.0.113.7"))
+    mirror_bucket = recent.recovery((mirror, "", "203.0.113.7"))
+    assert hub_bucket is not None and hub_bucket.deficit == 20 and hub_bucket.readings_used == 2
+    assert mirror_bucket is not None and mirror_bucket.deficit == 90
+    assert recent.last_good("a") == on_hub[-1]
 
 
 def test_sources_seen_and_pruned(tmp_path: Path, clock: ManualClock) -> None:
@@ -219,7 +245,7 @@ def test_sources_seen_and_pruned(tmp_path: Path, clock: ManualClock) -> None:
         history.record([reading("a", now - 3 * 86400, source="198.51.100.1")])
         history.record([reading("a", now - 60), reading("a", now, source="2001:db8::/64")])
         seen = history.sources_seen(now - 86400)
-        assert [source for _, source in seen["a"]] == ["203.0.113.7", "2001:db8::/64"]
+        assert [source.value for _, source in seen["a"]] == ["203.0.113.7", "2001:db8::/64"]
         history.prune()
         rows = sqlite3.connect(path).execute("SELECT source FROM label_sources").fetchall()
         assert sorted(r[0] for r in rows) == ["2001:db8::/64", "203.0.113.7"]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pullwatch.alerts import AlertTracker, Level
+from pullwatch.assess import Assessment, assess
 from pullwatch.comparison import best_to_use, ranked
 from pullwatch.insights import by_label, find_insights
-from pullwatch.reading import Reading, State
+from pullwatch.reading import Reading, Source, State, parse_source
 
 UUID = "186e63fa-1b6a-4c51-9f12-61a26f0a9c01"
 
@@ -16,8 +17,17 @@ def r(label: str, state: State = State.OK, remaining: int | None = 90, limit: in
     return Reading(label, username, 0.0, state, limit, remaining, window, source)
 
 
+def a(*args: object, **kwargs: object) -> Assessment:
+    """The assessment of one reading made by `r()`."""
+    return assess(r(*args, **kwargs))  # type: ignore[arg-type]
+
+
+def sources(*values: str) -> list[Source]:
+    return [s for s in map(parse_source, values) if s is not None]
+
+
 def kinds(
-    readings: list[Reading], seen: dict[str, list[str]] | None = None
+    readings: list[Reading], seen: dict[str, list[Source]] | None = None
 ) -> set[tuple[str, str]]:
     return {(i.label, i.kind) for i in find_insights(readings, seen)}
 
@@ -43,7 +53,7 @@ def test_shared_bucket_by_account_and_by_ip() -> None:
 
 
 def test_several_sources() -> None:
-    seen = {"anon": ["203.0.113.7", "2001:db8:1:2::/64"]}
+    seen = {"anon": sources("203.0.113.7", "2001:db8:1:2::/64")}
     (insight,) = [i for i in find_insights([r("anon")], seen) if i.kind == "several_sources"]
     assert "2 different sources" in insight.message and "dual stack" in insight.message
 
@@ -61,28 +71,28 @@ def test_differs_from_documented() -> None:
 
 def test_alerts_fire_once_per_crossing() -> None:
     tracker = AlertTracker()
-    assert tracker.observe(r("a", State.LOW, 10)) is None  # the baseline: not news
-    assert tracker.observe(r("a", State.OK, 90)) is None
-    low = tracker.observe(r("a", State.LOW, 15))
+    assert tracker.observe(a("a", State.OK, 10)) is None  # the baseline (low): not news
+    assert tracker.observe(a("a", State.OK, 90)) is None
+    low = tracker.observe(a("a", State.OK, 15))  # 15 of 100: under 20%, so low
     assert low is not None and low.level is Level.LOW and "15 pulls left" in low.message
-    assert tracker.observe(r("a", State.LOW, 12)) is None  # still low: no repeat
-    assert tracker.observe(r("a", State.ERROR, None)) is None  # a failure says nothing
-    exhausted = tracker.observe(r("a", State.EXHAUSTED, 0))
+    assert tracker.observe(a("a", State.OK, 12)) is None  # still low: no repeat
+    assert tracker.observe(a("a", State.ERROR, None)) is None  # a failure says nothing
+    exhausted = tracker.observe(a("a", State.EXHAUSTED, 0))
     assert exhausted is not None and exhausted.level is Level.EXHAUSTED
-    assert tracker.observe(r("a", State.EXHAUSTED, 0)) is None
-    assert tracker.observe(r("a", State.OK, 60)) is None  # recovered: re-armed
-    assert tracker.observe(r("a", State.EXHAUSTED, 0)) is not None
+    assert tracker.observe(a("a", State.EXHAUSTED, 0)) is None
+    assert tracker.observe(a("a", State.OK, 60)) is None  # recovered: re-armed
+    assert tracker.observe(a("a", State.EXHAUSTED, 0)) is not None
 
 
 def test_ranking_and_best_identity() -> None:
-    readings = [
-        r("spent", State.EXHAUSTED, 0),
-        r("broken", State.ERROR, None, None),
-        r("some", remaining=20),
-        r("lots", remaining=80),
-        r("paid", State.UNMETERED, None, None),
+    assessments = [
+        a("spent", State.EXHAUSTED, 0),
+        a("broken", State.ERROR, None, None),
+        a("some", remaining=20),
+        a("lots", remaining=80),
+        a("paid", State.UNMETERED, None, None),
     ]
-    assert [x.label for x in ranked(readings)] == ["paid", "lots", "some", "spent", "broken"]
-    best = best_to_use(readings)
+    assert [x.label for x in ranked(assessments)] == ["paid", "lots", "some", "spent", "broken"]
+    best = best_to_use(assessments)
     assert best is not None and best.label == "paid"
-    assert best_to_use([r("spent", State.EXHAUSTED, 0), r("broken", State.ERROR, None)]) is None
+    assert best_to_use([a("spent", State.EXHAUSTED, 0), a("broken", State.ERROR, None)]) is None

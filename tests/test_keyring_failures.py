@@ -30,7 +30,8 @@ from fixtures_simhub import ALICE
 from pullwatch.cli import main
 from pullwatch.clock import ManualClock
 from pullwatch.demo import Demo
-from pullwatch.hub.client import ConfigurationError, HubClient, Timeouts
+from pullwatch.hub.client import HubClient, Timeouts
+from pullwatch.hub.urls import ConfigurationError
 from pullwatch.identities import cryptfile
 from pullwatch.identities.secrets import KeyringStatus, MemoryKeyring, SecretStore, SecretStoreError
 from pullwatch.identities.store import Identity, IdentityStore

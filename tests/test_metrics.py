@@ -16,6 +16,7 @@ import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
+from pullwatch.assess import assess_all
 from pullwatch.metrics import (
     MetricsError,
     MetricsServer,
@@ -41,6 +42,9 @@ READINGS = (
             source='evil"\nsource\\x'),
     Reading("new", None, NOW, State.UNKNOWN),
 )  # fmt: skip
+ASSESSED = tuple(assess_all(READINGS))
+HOST = "registry-1.docker.io"
+NODE = "node-7"
 
 
 def samples(
@@ -54,12 +58,16 @@ def samples(
 
 
 def value(found: dict, name: str, **labels: str) -> float | None:  # type: ignore[type-arg]
+    """A sample by name and labels; `registry` and `node` are this module's unless given."""
+    if not name.startswith(("pullwatch_rounds", "pullwatch_last_round", "pullwatch_history")):
+        labels = {"registry": HOST, **labels}
+    labels = {"node": NODE, **labels}
     return found.get((name, tuple(sorted(labels.items()))))
 
 
 @pytest.mark.parametrize("render", [openmetrics_text, prometheus_text])
 def test_exposition_parses_with_prometheus_clients_parsers(render: object) -> None:
-    text = render(READINGS, registry="https://registry-1.docker.io", repository="r/t")  # type: ignore[operator]
+    text = render(ASSESSED, registry="https://registry-1.docker.io", repository="r/t", node=NODE)  # type: ignore[operator]
     found = samples(text, parse_om if render is openmetrics_text else parse_text)
     both = samples(text, parse_text) if render is openmetrics_text else found
     assert both  # the classic parser (node_exporter's textfile collector) takes OpenMetrics too
@@ -76,8 +84,10 @@ def test_exposition_parses_with_prometheus_clients_parsers(render: object) -> No
     assert value(found, "pullwatch_state", identity="ci-bot", state="ok") == 0
     assert value(found, "pullwatch_retry_after_seconds", identity="ci-bot") == 60
     assert value(found, "pullwatch_probe_latency_seconds", identity="anonymous") == 0.041
+    assert value(found, "pullwatch_last_success_timestamp_seconds", identity="anonymous") == NOW
+    assert value(found, "pullwatch_last_success_timestamp_seconds", identity="old-bot") is None
     info = [k for k in found if k[0] == "pullwatch_build_info"]
-    assert len(info) == 1 and ("registry", "https://registry-1.docker.io") in info[0][1]
+    assert len(info) == 1 and ("registry", HOST) in info[0][1] and ("node", NODE) in info[0][1]
     # Not metered: no numbers, never a 0 that reads as "exhausted".
     assert not [k for k in found if k[0] == "pullwatch_remaining_pulls" and "release" in str(k)]
     # A hostile source header cannot break the format (quote, newline, backslash).
@@ -86,8 +96,29 @@ def test_exposition_parses_with_prometheus_clients_parsers(render: object) -> No
 
 
 def test_openmetrics_ends_with_eof_and_the_classic_format_does_not() -> None:
-    assert openmetrics_text(READINGS, registry="r", repository="x").endswith("# EOF\n")
-    assert "# EOF" not in prometheus_text(READINGS, registry="r", repository="x")
+    assert openmetrics_text(ASSESSED, registry="r", repository="x").endswith("# EOF\n")
+    assert "# EOF" not in prometheus_text(ASSESSED, registry="r", repository="x")
+
+
+def test_a_failed_probe_exports_no_stale_numbers() -> None:
+    """The last good numbers stay on the dashboard (marked stale), but a series stays a
+    promise: after a failed probe remaining/limit are absent, and the age of the last good
+    reading is exported instead."""
+    from pullwatch.recent import RecentHistory
+
+    good = READINGS[0]
+    failed = Reading("anonymous", None, NOW + 60, State.ERROR, error_kind=ErrorKind.TIMEOUT,
+                     detail="HEAD probe: timed out")  # fmt: skip
+    recent = RecentHistory()
+    recent.load([good, failed])
+    (assessment,) = assess_all([failed], recent=recent)
+    assert assessment.quota is not None and assessment.quota.stale  # the dashboard shows it
+    found = samples(openmetrics_text([assessment], registry="r", repository="x", node=NODE))
+    names = {name for name, _ in found}
+    assert "pullwatch_remaining_pulls" not in names and "pullwatch_limit_pulls" not in names
+    labels = {"identity": "anonymous", "registry": "r"}
+    assert value(found, "pullwatch_last_success_timestamp_seconds", **labels) == NOW
+    assert value(found, "pullwatch_probe_success", **labels) == 0
 
 
 @pytest.mark.parametrize(
@@ -112,7 +143,7 @@ def server() -> Iterator[tuple[MetricsServer, list[int]]]:
 
     def snapshot() -> Snapshot:
         reads.append(1)
-        return Snapshot(READINGS, "r", "x", rounds=3, last_round_at=NOW)
+        return Snapshot(ASSESSED, "r", "x", NODE, rounds=3, last_round_at=NOW)
 
     running = MetricsServer("127.0.0.1", 0, snapshot).start()
     try:
@@ -140,17 +171,45 @@ def test_metrics_server_serves_the_snapshot(server: tuple[MetricsServer, list[in
     status, kind, body = get(running.url, accept="application/openmetrics-text; version=1.0.0")
     assert status == 200 and kind.startswith("application/openmetrics-text")
     assert value(samples(body), "pullwatch_remaining_pulls", identity="anonymous",
-                 source="203.0.113.7") == 76  # fmt: skip
+                 source="203.0.113.7", registry="r") == 76  # fmt: skip
     assert len(reads) == 2  # one snapshot read per scrape, nothing else
-    base = running.url.removesuffix("metrics")
-    assert get(base)[0] == 200
-    assert get(base + "other")[0] == 404
+
+
+def test_idle_connections_cannot_starve_the_exporter() -> None:
+    """A cap on connections served at once, and a timeout for idle ones: clients that connect
+    and send nothing are dropped, and a scrape after them is answered."""
+    import socket
+    import time
+
+    snap = Snapshot(ASSESSED, "r", "x", NODE)
+    running = MetricsServer("127.0.0.1", 0, lambda: snap, max_connections=4, timeout=0.5).start()
+    idle: list[socket.socket] = []
+    try:
+        port = int(running.url.rsplit(":", 1)[1].split("/")[0])
+        for _ in range(12):  # three times the cap, each sending nothing
+            idle.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        deadline = time.monotonic() + 10
+        status = 0
+        while time.monotonic() < deadline:  # bounded: the idle ones time out after 0.5 s
+            try:
+                status = get(running.url)[0]
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert status == 200
+        for conn in idle:  # every idle connection was closed by the server
+            conn.settimeout(5)
+            assert conn.recv(1) == b""
+    finally:
+        for conn in idle:
+            conn.close()
+        running.stop()
 
 
 def test_listening_on_a_taken_port_is_one_line(server: tuple[MetricsServer, list[int]]) -> None:
     port = int(server[0].url.rsplit(":", 1)[1].split("/")[0])
     with pytest.raises(MetricsError, match=f"cannot listen on 127.0.0.1:{port}"):
-        MetricsServer("127.0.0.1", port, lambda: Snapshot((), "r", "x"))
+        MetricsServer("127.0.0.1", port, lambda: Snapshot((), "r", "x", NODE))
 
 
 # -- pullwatch serve as a real process ----------------------------------------------------------
@@ -168,7 +227,7 @@ def test_serve_probes_on_schedule_not_per_scrape_and_stops_cleanly(
            "PULLWATCH_DATA_DIR": str(paths.data_dir), "PULLWATCH_REGISTRY": simhub.url}  # fmt: skip
     process = subprocess.Popen(
         [sys.executable, "-m", "pullwatch", "serve", "--listen", "127.0.0.1:0",
-         "--interval", "3600"],
+         "--interval", "3600", "--instance-label", NODE],
         stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
     try:
@@ -187,9 +246,11 @@ def test_serve_probes_on_schedule_not_per_scrape_and_stops_cleanly(
         for _ in range(5):
             body = get(url)[2]
         assert simhub.model.counters["head"] == heads  # scrapes never probe
+        registry = simhub.url.split("://", 1)[1]
         assert metric(body, "pullwatch_remaining_pulls", identity="anonymous",
-                      source="203.0.113.7") == 100  # fmt: skip
-        assert metric(body, "pullwatch_probe_success", identity="anonymous") == 1
+                      source="203.0.113.7", registry=registry) == 100  # fmt: skip
+        assert metric(body, "pullwatch_probe_success", identity="anonymous",
+                      registry=registry) == 1  # fmt: skip
         process.send_signal(stop_signal)
         _, err = process.communicate(timeout=30)
     finally:
@@ -203,6 +264,6 @@ def test_serve_probes_on_schedule_not_per_scrape_and_stops_cleanly(
 
 def test_the_readme_mentions_every_metric() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    text = openmetrics_text(READINGS, registry="r", repository="x")
+    text = openmetrics_text(ASSESSED, registry="r", repository="x")
     names = set(re.findall(r"^# TYPE (\S+)", text, re.MULTILINE))
     assert names and all(name in readme for name in names)

@@ -2,7 +2,7 @@
 
 - hub/pool.py: small connection pools behind one transport; connections are reused (a HEAD's
   answer is read to its end), every request is released, TLS verification stays on.
-- hub/redact.py: literal secrets found through an index, shape patterns gated by their
+- redact.py: literal secrets found through an index, shape patterns gated by their
   trigger strings: exactly what the unindexed, ungated versions redact.
 - history: readings streamed from the database give the same estimates as loading them all.
 - the identity table: a reading repaints its cells in place, never rebuilding the table.
@@ -22,10 +22,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.text import Text
 
+from pullwatch import redact as redaction
 from pullwatch.clock import ManualClock
 from pullwatch.demo import Demo
 from pullwatch.history import History, record_and_recall
-from pullwatch.hub import redact as redaction
 from pullwatch.hub.client import Credentials, HubClient, Target
 from pullwatch.hub.pool import ShardedTransport, shard_count
 from pullwatch.reading import Reading, State
@@ -248,14 +248,19 @@ def test_kept_state_gives_the_same_estimates_as_a_replay(
         kept = history.recent(now, lookback=86400, series=86400)
     replayed = RecentHistory()
     replayed.load(readings)
-    for source in {r.source for r in readings}:
-        assert kept.recovery(source) == replayed.recovery(source)
+    keys = {r.bucket_key for r in readings}
+    assert keys and None not in keys
+    for key in keys:
+        assert kept.recovery(key) is not None
+        assert kept.recovery(key) == replayed.recovery(key)
     for label in {r.label for r in readings}:
         assert kept.series(label, 0) == replayed.series(label, 0)
         assert kept.sources(label) == replayed.sources(label)
     recall = record_and_recall(db, [], clock=clock)
     assert recall.problem is None
-    assert recall.recent.recovery("203.0.113.1") == replayed.recovery("203.0.113.1")
+    key = ("", "", "203.0.113.1")
+    assert recall.recent.recovery(key) is not None
+    assert recall.recent.recovery(key) == replayed.recovery(key)
 
 
 # -- the identity table ------------------------------------------------------------------------

@@ -6,15 +6,16 @@ from fractions import Fraction
 
 import pytest
 
+from pullwatch.assess import assess
+from pullwatch.durations import format_span
 from pullwatch.planner import (
     PlanError,
     Quota,
     ScanPlan,
     describe,
     evaluate,
-    format_hours,
     parse_duration,
-    quota_from_reading,
+    quota_from_assessment,
     scans_per_window,
 )
 from pullwatch.reading import Reading, State
@@ -61,7 +62,7 @@ def test_fractional_interval_is_exact() -> None:
     assert (result.scans_per_window, result.pulls_per_window) == (4, 20)
     # 100 // 5 = 20 scans per window -> 21600 / 20 = 1080 s = 18 min.
     assert result.shortest_interval == 1080
-    assert format_hours(result.shortest_interval) == "18 min"
+    assert format_span(result.shortest_interval) == "18 min"
     assert result.shortest_interval_hours == 1
 
 
@@ -147,9 +148,13 @@ def test_bad_inputs_are_one_line_errors() -> None:
         ScanPlan(repositories=-1)
 
 
-def test_quota_from_readings() -> None:
+def quota_from_reading(reading: Reading) -> Quota | None:
+    return quota_from_assessment(assess(reading))
+
+
+def test_quota_from_assessments() -> None:
     live = Reading(
-        "ci", "cibot", 0.0, State.LOW, limit=200, remaining=12, window_seconds=21600,
+        "ci", "cibot", 0.0, State.OK, limit=200, remaining=12, window_seconds=21600,
         source="186e63fa-1b6a-4c51-9f12-61a26f0a9c01",
     )  # fmt: skip
     quota = quota_from_reading(live)
@@ -157,6 +162,6 @@ def test_quota_from_readings() -> None:
     assert (quota.limit, quota.window, quota.remaining, quota.anonymous) == (200, 21600, 12, False)
     paid = quota_from_reading(Reading("rel", "r", 0.0, State.UNMETERED))
     assert paid is not None and paid.limit is None
-    spent = quota_from_reading(Reading("anon", None, 0.0, State.EXHAUSTED, remaining=0))
+    spent = quota_from_reading(Reading("anon", None, 0.0, State.EXHAUSTED, http_status=429))
     assert spent is not None and (spent.limit, spent.anonymous) == (100, True)
     assert quota_from_reading(Reading("x", None, 0.0, State.ERROR)) is None

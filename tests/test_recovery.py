@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -10,6 +12,7 @@ from pullwatch.recovery import RecoveryTracker, estimate
 
 W = 21600
 SOURCE = "203.0.113.7"
+KEY = ("", "", SOURCE)  # (registry, repository, source): hand-made readings name neither
 
 
 def r(t: float, remaining: int, limit: int = 100, window: int = W, source: str = SOURCE,
@@ -102,10 +105,22 @@ def test_readings_of_several_identities_in_one_bucket_combine() -> None:
 
 
 def test_tracker_ignores_out_of_order_and_other_sources() -> None:
-    tracker = RecoveryTracker(SOURCE)
+    tracker = RecoveryTracker(KEY)
     tracker.observe(r(100, 90))
     tracker.observe(r(50, 10))  # older than what was seen: ignored
-    tracker.observe(r(120, 10, source="elsewhere"))
+    tracker.observe(r(120, 10, source="198.51.100.9"))
+    rec = tracker.recovery()
+    assert rec is not None and rec.deficit == 10 and rec.readings_used == 1
+
+
+def test_readings_of_another_registry_or_repository_never_mix() -> None:
+    mine = replace(r(0, 90), registry="https://registry-1.docker.io", repository="a/b:latest")
+    other_registry = replace(mine, checked_at=30, remaining=10, registry="http://127.0.0.1:5000")
+    other_repository = replace(mine, checked_at=40, remaining=20, repository="c/d:latest")
+    assert estimate([mine, other_registry, other_repository]) == estimate([other_repository])
+    tracker = RecoveryTracker(mine.bucket_key or KEY)
+    for reading in (mine, other_registry, other_repository):
+        tracker.observe(reading)
     rec = tracker.recovery()
     assert rec is not None and rec.deficit == 10 and rec.readings_used == 1
 
@@ -135,7 +150,7 @@ def test_never_beaten_by_ground_truth_and_tight_when_every_drop_is_seen(pulls: l
         pulled = any(lo < p <= hi for p in pulls)
         returned = any(lo < x <= hi for x in returns)
         assume(not (pulled and returned))
-    tracker = RecoveryTracker(SOURCE)
+    tracker = RecoveryTracker(KEY)
     for t in range(0, 4 * WINDOW, INTERVAL):
         tracker.observe(r(t, LIMIT - len(outstanding(t)), limit=LIMIT, window=WINDOW))
         rec = tracker.recovery()

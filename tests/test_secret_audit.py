@@ -341,7 +341,7 @@ def scrape_metrics(audit: Audit, clock: ManualClock) -> None:
         for _ in range(500):
             if urls:
                 body = urllib.request.urlopen(urls[0], timeout=5).read().decode()
-                if 'pullwatch_probe_success{identity="ci"} 1.0' in body:  # a round is in
+                if re.search(r'pullwatch_probe_success\{identity="ci",[^}]*\} 1\.0', body):
                     break
             threading.Event().wait(0.02)
         else:

@@ -9,13 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pullwatch.hub.redact import one_line, redact, redact_headers, register_secret
 from pullwatch.hub.token import (
     TokenParseError,
     decode_claims,
     parse_issued_at,
     parse_token_response,
 )
+from pullwatch.redact import one_line, redact, redact_headers, register_secret
 
 
 def _jwt(payload: dict[str, object]) -> str:

@@ -97,40 +97,38 @@ def test_check_openmetrics_parses(cli: Cli) -> None:
     cli.add("ci", ALICE.username, ALICE.secret)
     cli.add("paid", BOB.username, BOB.secret)
     cli.add("spent", ERIN.username, ERIN.secret)
-    code, out, _ = cli("check", "--openmetrics")
+    code, out, _ = cli("check", "--openmetrics", "--instance-label", "node-7")
     assert code == 2  # the exit code keeps check's meaning
     assert out.endswith("# EOF\n")
+    registry = cli.server.url.split("://", 1)[1]
     found = {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in parse_om(out)
         for s in family.samples
     }
-    assert (
-        found[("pullwatch_remaining_pulls", (("identity", "anonymous"), ("source", EGRESS_IP)))]
-        == 100
-    )
+
+    def key(name: str, **labels: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+        return name, tuple(sorted({**labels, "registry": registry, "node": "node-7"}.items()))
+
+    remaining = key("pullwatch_remaining_pulls", identity="anonymous", source=EGRESS_IP)
+    assert found[remaining] == 100
     account = stable_uuid("alice")
-    assert found[("pullwatch_limit_pulls", (("identity", "ci"), ("source", account)))] == 200
-    assert found[("pullwatch_state", (("identity", "spent"), ("state", "exhausted")))] == 1
-    assert found[("pullwatch_state", (("identity", "paid"), ("state", "unmetered")))] == 1
-    assert found[("pullwatch_probe_success", (("identity", "paid"),))] == 1
+    assert found[key("pullwatch_limit_pulls", identity="ci", source=account)] == 200
+    assert found[key("pullwatch_state", identity="spent", state="exhausted")] == 1
+    assert found[key("pullwatch_state", identity="paid", state="unmetered")] == 1
+    assert found[key("pullwatch_probe_success", identity="paid")] == 1
     assert list(parse_text(out))  # the textfile collector's format parses it too
     assert ALICE.secret not in out
 
 
-def test_missing_prometheus_client_is_one_line(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "prometheus_client", None)
-    monkeypatch.delitem(sys.modules, "pullwatch.metrics", raising=False)
-    monkeypatch.delattr(pullwatch, "metrics", raising=False)
-    heads = cli.server.model.counters["head"]
-    for args, expected in ((("check", "--openmetrics"), 3), (("serve",), 1)):
-        code, out, err = cli(*args)
-        assert code == expected and out == ""
-        assert err == (
-            "pullwatch: error: metrics need the prometheus-client package: "
-            "pip install 'pullwatch[metrics]'\n"
-        )
-    assert cli.server.model.counters["head"] == heads  # failed before probing
+def test_metrics_need_no_extra() -> None:
+    """`check --openmetrics` and `serve` work after the README's first command: the
+    exporter's library is a normal dependency, not an extra a newcomer trips over."""
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    assert any(dep.startswith("prometheus-client") for dep in project["dependencies"])
+    assert project["optional-dependencies"].get("metrics", []) == []  # kept for old commands
 
 
 def test_serve_rejects_a_bad_listen_address(cli: Cli) -> None:
@@ -258,7 +256,7 @@ def test_triage_commands_never_import_textual(
         "import sys\n"
         "from pullwatch.cli import main\n"
         "code = main(sys.argv[1:])\n"
-        "import pullwatch.metrics, pullwatch.cli_triage  # serve's modules too\n"
+        "import pullwatch.metrics, pullwatch.cli.fleet  # serve's modules too\n"
         "loaded = sorted(m for m in sys.modules if m == 'textual' or m.startswith('textual.'))\n"
         "print('TEXTUAL:', loaded, file=sys.stderr)\n"
         "raise SystemExit(code)\n"

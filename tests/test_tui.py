@@ -77,8 +77,8 @@ async def test_detail_pane_follows_the_cursor(demo: Demo) -> None:
         await pilot.press("down", "down", "down", "down")
         await pilot.pause()
         detail = app.dashboard.detail
-        assert detail.reading is not None and detail.reading.label == "old-bot"
-        assert detail.reading.state is State.AUTH_FAILED
+        assert detail.assessment is not None and detail.assessment.label == "old-bot"
+        assert detail.assessment.state is State.AUTH_FAILED
 
 
 async def test_refresh_updates_rows_in_place(demo: Demo) -> None:
@@ -191,7 +191,7 @@ async def test_form_validates_inline_and_keeps_nothing(demo: Demo) -> None:
         }
         assert "already exists" in errors["label"]
         assert "e-mail" in errors["username"]
-        assert "access token is needed" in errors["secret"]
+        assert "needs a secret" in errors["secret"]
         await pilot.press("escape")
         assert app.screen is app.dashboard
     assert demo.runtime.paths.config_file.read_bytes() == before
@@ -232,7 +232,11 @@ async def test_stays_responsive_while_every_probe_hangs(demo: Demo) -> None:
     demo.model.faults.hang = {"any"}
     app = app_for(demo)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause(0.2)
+        await app.history_loaded.wait()  # the round starts once the history is in
+        for _ in range(200):  # until every probe is in flight (event-driven, bounded)
+            if app.dashboard.status.probing == 6:
+                break
+            await pilot.pause(0.05)
         assert app.dashboard.status.probing == 6
         started = time.monotonic()
         await pilot.press("question_mark")
@@ -296,8 +300,8 @@ async def test_mouse_selects_a_row(demo: Demo) -> None:
         await pilot.click(offset=(table.region.x + 4, row_y))
         await pilot.pause()
         assert table.selected_label == "release"
-        assert app.dashboard.detail.reading is not None
-        assert app.dashboard.detail.reading.label == "release"
+        assert app.dashboard.detail.assessment is not None
+        assert app.dashboard.detail.assessment.label == "release"
 
 
 async def test_no_color_is_respected(demo: Demo, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -35,7 +35,9 @@ async def test_recovers_counts_down_and_resets_when_pulls_return(
 
     def bound_holds() -> None:
         """The estimate never promises pulls back earlier than the simulator returns them."""
-        recovery = app._recent.recovery("203.0.113.7")
+        recovery = app._recent.recovery(
+            (app.runtime.registry, app.runtime.repository, "203.0.113.7")
+        )
         truth = model.pull_times("anonymous")
         assert recovery is not None and recovery.deficit == len(truth)
         if truth:
@@ -60,14 +62,18 @@ async def test_recovers_counts_down_and_resets_when_pulls_return(
         assert cell(app, "anonymous", "remaining").endswith("66/100")
         assert cell(app, "anonymous", "recovers") == "≤ 1h00m"  # the new pulls' bound
         bound_holds()
-        recovery = app._recent.recovery("203.0.113.7")
+        recovery = app._recent.recovery(
+            (app.runtime.registry, app.runtime.repository, "203.0.113.7")
+        )
         assert recovery is not None and recovery.next_at == t0 + WINDOW  # the first 24 first
 
         clock.set(t0 + WINDOW + 1)  # the 24 pulls from before start are back
         await refresh(app, pilot)
         assert cell(app, "anonymous", "remaining").endswith("90/100")
         bound_holds()
-        recovery = app._recent.recovery("203.0.113.7")
+        recovery = app._recent.recovery(
+            (app.runtime.registry, app.runtime.repository, "203.0.113.7")
+        )
         assert recovery is not None and recovery.deficit == 10
         # every drop of these 10 was watched: within one refresh interval of the truth
         assert recovery.full_at is not None

@@ -1,34 +1,35 @@
 """What a reading means and what to do next, in plain language.
 
-`advise()` is the one entry point the dashboard, the check screens, `check` and the triage
-report use. The steps are the seed article's remedies (hub-protocol.md §5) made specific to the
-reading: which limit it is, which other identity has room now, when pulls come back. The step
-texts are built by small functions that `explain` (pasted error lines) reuses.
+`advise()` is called by `assess` (which every front end renders) and by the check screens. The
+steps are the remedies of the vendor article pullwatch started from (docs/protocol.md, "The
+remedies") made specific to the reading: which limit it is, which other identity has room now,
+when pulls come back. The step texts are built by small functions that `explain` (pasted error
+lines) reuses.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pullwatch.hub.headers import format_window, parse_source
-from pullwatch.reading import ErrorKind, Reading, State
+from pullwatch.durations import at_most, format_span
+from pullwatch.reading import ErrorKind, Reading, State, Step
 
 STATE_MEANINGS: dict[State, str] = {
     State.OK: "Metered, with pulls to spare.",
     State.LOW: "Metered, and at or under the warning threshold: pulls will soon fail with 429.",
     State.EXHAUSTED: "No pulls left in this bucket: pulls fail with 429 until the rolling window "
     "gives some back.",
-    State.UNMETERED: "Docker Hub sent no rate-limit headers: a paid plan or an exempt image or IP. "
-    "No quota to show.",
+    State.UNMETERED: "The registry sent no rate-limit headers: on Docker Hub a paid plan or an "
+    "exempt image or IP. No quota to show.",
     State.AUTH_FAILED: "The credentials (or the token) were refused. Not retried automatically: "
     "repeated bad logins lock a username out for about 10 minutes.",
     State.THROTTLED: "Rate-limited by the token endpoint or by the abuse limit (HAP429): not the "
     "pull quota. Backing off as Retry-After asks.",
     State.ERROR: "The probe could not complete (network, TLS, server error, odd answer or the "
     "keyring). Retried with backoff.",
-    State.UNKNOWN: "Not probed yet.",
+    State.UNKNOWN: "Not probed yet, or the registry's rate-limit headers could not be read: "
+    "pullwatch shows no number it cannot vouch for.",
 }
 
 DOCUMENTED_LIMITS = (
@@ -37,6 +38,11 @@ DOCUMENTED_LIMITS = (
 PROOF = (
     "Prove it without spending a pull: `pullwatch check` (or `pullwatch head LABEL`) reads the "
     "live ratelimit headers with a HEAD request."
+)
+MIRROR_CAVEAT = (
+    "Probing through a pull-through cache or mirror may cost an upstream pull when its cache is "
+    "cold, and a mirror passes on no Docker Hub rate-limit headers: watch the Hub limit of the "
+    "mirror's credentials by probing Docker Hub directly with them."
 )
 
 
@@ -47,14 +53,6 @@ class Advice:
 
 
 # -- step texts (shared with `explain`) ---------------------------------------------------------
-
-
-def at_most_minutes(seconds: float) -> str:
-    """An upper bound rounded up to the minute: `≤ 5m`, `≤ 5h13m`."""
-    minutes = max(math.ceil(seconds / 60), 1)
-    if minutes < 60:
-        return f"≤ {minutes}m"
-    return f"≤ {minutes // 60}h{minutes % 60:02d}m"
 
 
 def authenticate_step(live: str | None = None) -> str:
@@ -86,7 +84,7 @@ def pull_less_step() -> str:
 def when_back_step(window: int | None, recovers_in: float | None = None) -> str:
     if recovers_in is not None:
         return (
-            f"Wait: the next pull comes back {at_most_minutes(recovers_in)} (an estimate from "
+            f"Wait: the next pull comes back {at_most(recovers_in)} (an estimate from "
             "watching this bucket; the window rolls, Docker sends no reset time)."
         )
     if not window:
@@ -94,7 +92,7 @@ def when_back_step(window: int | None, recovers_in: float | None = None) -> str:
             "Wait: pulls come back one by one as the rolling window passes (6 h documented; "
             "`pullwatch check` shows the live w=); Docker sends no reset time."
         )
-    span = format_window(window)
+    span = format_span(window)
     return (
         f"Wait: pulls come back one by one as the rolling {span} window passes (Docker sends no "
         f"reset time); every pull counted now is back within {span} at the latest."
@@ -116,54 +114,112 @@ def abuse_limit_steps(retry_after: float | None = None) -> tuple[str, ...]:
     )
 
 
-def auth_failed_steps(invalid_token: bool = False) -> tuple[str, ...]:
+def auth_failed_steps(
+    invalid_token: bool = False, *, docker_hub: bool = True, anonymous: bool = False
+) -> tuple[str, ...]:
     steps = []
     if invalid_token:
         steps.append(
             "The registry refused the token itself (invalid_token): refresh this identity; if it "
             "keeps happening, the token came from the wrong service - check --registry."
         )
-    steps += [
-        "Use the Docker ID (the username shown on hub.docker.com), not the e-mail address.",
-        "A personal access token that expired or was revoked looks exactly like a wrong "
-        "password: create a new one (hub.docker.com → Account settings → Personal access tokens) "
-        "and edit the identity.",
-        "With two-factor authentication or SSO a password is refused: use a personal access token.",
-        "Do not retry in a loop: repeated bad logins lock the username out for about 10 minutes. "
-        "pullwatch retries only when you edit or refresh the identity.",
-    ]
+    if anonymous:
+        steps.append(
+            "The registry refused an anonymous token: it wants a login for this repository. "
+            "Add an identity with a username and token, or probe a public repository "
+            "(--repository)."
+        )
+        return tuple(steps)
+    if docker_hub:
+        steps += [
+            "Use the Docker ID (the username shown on hub.docker.com), not the e-mail address.",
+            "A personal access token that expired or was revoked looks exactly like a wrong "
+            "password: create a new one (hub.docker.com → Account settings → Personal access "
+            "tokens) and edit the identity.",
+            "With two-factor authentication or SSO a password is refused: use a personal "
+            "access token.",
+        ]
+    else:
+        steps.append(
+            "Check the username and the password or token this registry expects (an expired or "
+            "revoked token looks exactly like a wrong password), and edit the identity."
+        )
+    steps.append(
+        "Do not retry in a loop: repeated bad logins can lock the username out (Docker Hub: about "
+        "10 minutes). pullwatch retries only when you edit or refresh the identity, or pass "
+        "--retry-auth."
+    )
     return tuple(steps)
+
+
+def scope_steps(name: str, *, anonymous: bool) -> tuple[str, ...]:
+    """An `insufficient_scope` refusal: the repository is private, missing, or not granted."""
+    if anonymous:
+        return (
+            f"Anonymous pulls of {name} are not allowed: probe a public repository "
+            "(--repository), or add an identity whose login may pull it.",
+        )
+    return (
+        f"This login may not pull {name}: check the repository name (--repository) and the "
+        "account's access to it (a token's scope can exclude it).",
+    )
 
 
 def credentials_not_applied_step(source: str) -> str:
     return (
         f"Fix the identity: its requests are charged to {source}, not to an account, so the "
-        "credentials are not being applied (check the Docker ID and token); until then it shares "
+        "credentials are not being applied (check the username and token); until then it shares "
         "this address's anonymous limit."
     )
 
 
-def network_steps(kind: ErrorKind | None, detail: str = "") -> tuple[str, ...]:
+def network_steps(
+    kind: ErrorKind | None, detail: str = "", *, docker_hub: bool = True
+) -> tuple[str, ...]:
+    registry = "Docker Hub" if docker_hub else "the registry"
     if kind is ErrorKind.SECRET:
         return (
             "Make the keyring available (over SSH: start a Secret Service for the session, see "
             "the README's 'Over SSH'), or store the token again by editing the identity.",
         )
+    if kind is ErrorKind.PLAIN_HTTP:
+        return (
+            "The registry speaks plain HTTP: give it as http://HOST:PORT (pullwatch accepts "
+            "plain HTTP for loopback registries only).",
+        )
     if kind is ErrorKind.TLS:
         return (
-            "A TLS-intercepting proxy? Trust its CA (SSL_CERT_FILE) or check the system clock.",
+            "Trust the registry's CA: install it in the system trust store "
+            "(update-ca-certificates), or pass --ca-cert FILE (or SSL_CERT_FILE); behind a "
+            "TLS-intercepting proxy, trust the proxy's CA. Check the system clock too.",
         )
-    if kind is ErrorKind.HTTP and "404" in detail:
-        return ("Check --repository: the probe repository must exist on the registry.",)
-    if kind is ErrorKind.HTTP:
+    if kind is ErrorKind.NOT_FOUND:
         return (
-            "Docker Hub answered a server error: check https://www.dockerstatus.com; pullwatch "
-            "retries with backoff.",
+            "Check --repository (NAME[:TAG|@DIGEST]): the probe manifest must exist on the "
+            "registry. This is a configuration error: it is checked again each round, without "
+            "backoff.",
+        )
+    if kind is ErrorKind.HTTP:
+        status = "https://www.dockerstatus.com" if docker_hub else "the registry's status"
+        return (
+            f"{registry} answered an unexpected status: check {status}; pullwatch retries with "
+            "backoff.",
         )
     if kind is ErrorKind.MALFORMED:
         return (
-            "Something between you and Docker Hub (a proxy, a captive portal) may be answering: "
-            "check HTTPS_PROXY and --registry.",
+            f"Something between you and {registry} (a proxy, a captive portal) may be answering, "
+            "or the answer is unreadable: `pullwatch head LABEL` shows every header; check "
+            "HTTPS_PROXY and --registry.",
+        )
+    if kind is ErrorKind.RESET:
+        return (
+            f"The connection was cut mid-answer: a proxy or load balancer dropping it, or "
+            f"{registry} restarting. pullwatch retries with backoff.",
+        )
+    if kind is ErrorKind.DEADLINE:
+        return (
+            "The probe did not finish within the command's deadline (--timeout): the registry "
+            "or the network is slow; the other identities were not held up.",
         )
     return (
         "Check this host's way to the registry: DNS, firewall, HTTPS_PROXY / NO_PROXY. pullwatch "
@@ -177,20 +233,25 @@ def network_steps(kind: ErrorKind | None, detail: str = "") -> tuple[str, ...]:
 def _live(reading: Reading) -> str | None:
     if reading.limit is None:
         return None
-    return f"{reading.limit} per {format_window(reading.window_seconds)}"
+    return f"{reading.limit} per {format_span(reading.window_seconds)}"
 
 
 def _not_applied(reading: Reading) -> str | None:
     """The source an identity with credentials was charged to, when it is an IP."""
-    source = parse_source(reading.source)
+    source = reading.source
     if reading.username and source is not None and source.is_ip:
         return source.value
     return None
 
 
-def _has_room(reading: Reading) -> bool:
-    return reading.state is State.UNMETERED or (
-        reading.state in (State.OK, State.LOW) and (reading.remaining or 0) > 0
+def has_room(reading: Reading) -> bool:
+    """Can this identity pull now, by its latest reading?"""
+    if reading.state is State.UNMETERED:
+        return True
+    return (
+        reading.state in (State.OK, State.LOW)
+        and reading.quota_valid
+        and (reading.remaining or 0) > 0
     )
 
 
@@ -199,12 +260,9 @@ def room_elsewhere(reading: Reading, others: Sequence[Reading]) -> str | None:
     candidates = [o for o in others if o.label != reading.label]
     if not candidates:
         return None
+    mine = reading.bucket_key
     roomy = sorted(
-        (
-            o
-            for o in candidates
-            if _has_room(o) and (o.source is None or o.source != reading.source)
-        ),
+        (o for o in candidates if has_room(o) and (o.bucket_key is None or o.bucket_key != mine)),
         key=lambda o: (o.state is not State.UNMETERED, -(o.remaining or 0)),
     )
     if not roomy:
@@ -214,7 +272,7 @@ def room_elsewhere(reading: Reading, others: Sequence[Reading]) -> str | None:
         if other.state is State.UNMETERED:
             names.append(f"{other.label} (not metered)")
         else:
-            names.append(f"{other.label} ({other.remaining}/{other.limit or '?'} left)")
+            names.append(f"{other.label} ({other.remaining}/{other.limit} left)")
     return f"Room now: {', '.join(names)} - pull as that identity while this bucket recovers."
 
 
@@ -223,13 +281,18 @@ def advise(
     others: Sequence[Reading] = (),
     *,
     recovers_in: float | None = None,
+    state: State | None = None,
 ) -> Advice:
     """The meaning of `reading` and the next steps.
 
-    `others` are the other identities' latest readings (to say which one has room now);
-    `recovers_in` is the estimated seconds until this bucket's next pull comes back, if known.
+    `state` is the assessed state (`low` is decided by the user's threshold; a 429 can be read
+    as the abuse limit), when it differs from the reading's; `others` are the other identities'
+    latest readings (to say which one has room now); `recovers_in` is the estimated seconds
+    until this bucket's next pull comes back, if known. Wording follows the registry (Docker
+    Hub or another) and the identity (anonymous or a login).
     """
-    state = reading.state
+    state = state or reading.state
+    hub = reading.docker_hub
     not_applied = _not_applied(reading)
     steps: list[str] = []
     meaning = STATE_MEANINGS[state]
@@ -243,21 +306,21 @@ def advise(
             f"No pulls left: {who} fail with 429 'toomanyrequests' until the rolling window "
             "gives some back."
         )
-        if reading.http_status == 429 and reading.raw_remaining is None:
+        if reading.http_status == 429 and reading.remaining is None:
             meaning += " (A HEAD 429 without headers can also be the abuse limit, HAP429.)"
-        if anonymous and not not_applied:
+        if anonymous and not not_applied and hub:
             steps.append(authenticate_step(_live(reading)))
         room = room_elsewhere(reading, others)
         if room:
             steps.append(room)
         steps.append(when_back_step(reading.window_seconds, recovers_in))
-        if not anonymous:
+        if not anonymous and hub:
             steps.extend(more_quota_steps())
         steps.append(pull_less_step())
     elif state is State.LOW:
         if recovers_in is not None:
             steps.append(when_back_step(reading.window_seconds, recovers_in))
-        if reading.anonymous:
+        if reading.anonymous and hub:
             steps.append(authenticate_step(_live(reading)))
         room = room_elsewhere(reading, others)
         if room and room.startswith("Room now"):
@@ -265,7 +328,7 @@ def advise(
         steps.append(pull_less_step())
     elif state is State.THROTTLED:
         detail = reading.detail or ""
-        if "token endpoint" in detail:
+        if reading.step is Step.TOKEN or detail.startswith("token"):
             meaning = (
                 "The token endpoint answered 429: too many token requests from here. Not the pull "
                 "quota."
@@ -276,15 +339,40 @@ def advise(
             )
             steps.append(abuse_limit_steps(reading.retry_after)[1])
         else:
+            where = "Docker Hub's abuse limit (HAP429)" if hub else "The registry's rate limiting"
             meaning = (
-                "Docker Hub's abuse limit (HAP429): too many requests of any kind from this IP "
-                "address or /64 per minute. Not the pull quota."
+                f"{where}: too many requests of any kind from this IP address or /64 per "
+                "minute. Not the pull quota."
             )
+            if reading.http_status == 429 and reading.remaining is None:
+                meaning += (
+                    " (A HEAD 429 without rate-limit headers, for an identity that is not "
+                    "metered: it cannot be the pull quota.)"
+                )
             steps.extend(abuse_limit_steps(reading.retry_after))
     elif state is State.AUTH_FAILED:
-        steps.extend(auth_failed_steps("invalid_token" in (reading.detail or "")))
+        detail = reading.detail or ""
+        if "insufficient_scope" in detail:
+            meaning = (
+                "The registry does not let this identity pull the probe repository "
+                "(insufficient_scope): it is private, or it does not exist."
+            )
+            name = (reading.repository or "the repository").split(":")[0].split("@")[0]
+            steps.extend(scope_steps(name, anonymous=reading.anonymous))
+        else:
+            steps.extend(
+                auth_failed_steps(
+                    "invalid_token" in detail, docker_hub=hub, anonymous=reading.anonymous
+                )
+            )
     elif state is State.UNMETERED:
-        if reading.anonymous:
+        if not hub:
+            meaning = (
+                "This registry sends no rate-limit headers: it does not report Docker Hub's pull "
+                "limit (a private registry, or a mirror that does not pass the headers on)."
+            )
+            steps.append(MIRROR_CAVEAT)
+        elif reading.anonymous:
             meaning = (
                 "No rate-limit headers for anonymous pulls: this address or the probe image is "
                 "exempt (a partner network or a sponsored image). Docker shows no quota."
@@ -299,5 +387,19 @@ def advise(
                 "No pull limit applies, and Docker shows no quota (fair use still applies)."
             )
     elif state is State.ERROR:
-        steps.extend(network_steps(reading.error_kind, reading.detail or ""))
+        if reading.error_kind is ErrorKind.NOT_FOUND:
+            meaning = (
+                "The probe manifest does not exist on this registry: a configuration error, "
+                "checked again each round (not retried with backoff)."
+            )
+        steps.extend(network_steps(reading.error_kind, reading.detail or "", docker_hub=hub))
+    elif state is State.UNKNOWN and reading.probed:
+        meaning = (
+            "The registry answered, but its rate-limit headers could not be read: pullwatch "
+            "shows no number it cannot vouch for (the raw values are shown)."
+        )
+        steps.append(
+            "`pullwatch head LABEL` shows every header as received; a proxy or a non-Docker "
+            "registry may be rewriting them. The last good reading is kept, marked stale."
+        )
     return Advice(meaning=meaning, steps=tuple(steps))

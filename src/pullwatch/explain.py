@@ -21,7 +21,7 @@ from pullwatch.advice import (
     pull_less_step,
     when_back_step,
 )
-from pullwatch.hub.redact import one_line
+from pullwatch.redact import one_line
 
 MAX_INPUT = 20_000  # characters read from a paste; the rest is ignored
 

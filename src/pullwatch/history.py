@@ -22,16 +22,18 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from pullwatch.clock import SYSTEM_CLOCK, Clock
 from pullwatch.paths import ensure_private_dir
-from pullwatch.reading import ErrorKind, Reading, State
-from pullwatch.recent import RecentHistory
+from pullwatch.reading import ErrorKind, Reading, Source, State, Step, source_from_store
+from pullwatch.recent import BucketKey, RecentHistory
 from pullwatch.recovery import RecoveryTracker
+from pullwatch.redact import one_line
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 10_000
 WRITE_ATTEMPTS = 5
 DAY = DAY_SECONDS = 86_400.0
@@ -53,7 +55,14 @@ _COLUMNS = (
     "retry_after",
     "raw_limit",
     "raw_remaining",
+    "source_kind",
+    "step",
+    "registry",
+    "repository",
+    "docker_hub",
 )
+# States whose readings measured the quota: the last of them is an identity's "last known".
+_MEASURED = ("ok", "low", "exhausted", "unmetered")
 
 # Each entry migrates from version N-1 to N (index N-1). Never edit a shipped step: append.
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -105,6 +114,32 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX IF NOT EXISTS readings_by_source_id ON readings (source, id)",
         "CREATE INDEX IF NOT EXISTS label_sources_by_time ON label_sources (last_seen)",
     ),
+    # 3: readings say which registry and manifest they measured (history and estimates never
+    # mix two registries), which step decided them and the source's parsed kind. Bucket state
+    # is keyed by (registry, repository, source); earlier rows belong to the key ("", "", ...)
+    # and their trackers are rebuilt from the readings on first use.
+    (
+        "ALTER TABLE readings ADD COLUMN source_kind TEXT",
+        "ALTER TABLE readings ADD COLUMN step TEXT",
+        "ALTER TABLE readings ADD COLUMN registry TEXT",
+        "ALTER TABLE readings ADD COLUMN repository TEXT",
+        "ALTER TABLE readings ADD COLUMN docker_hub INTEGER",
+        "DROP TABLE IF EXISTS bucket_state",
+        """
+        CREATE TABLE bucket_state (
+            registry TEXT NOT NULL,
+            repository TEXT NOT NULL,
+            source TEXT NOT NULL,
+            last_id INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            PRIMARY KEY (registry, repository, source)
+        )
+        """,
+        "DROP INDEX IF EXISTS readings_by_source_id",
+        "CREATE INDEX IF NOT EXISTS readings_by_bucket_id ON readings (source, registry, "
+        "repository, id)",
+        "CREATE INDEX IF NOT EXISTS readings_by_label_state ON readings (label, state, checked_at)",
+    ),
 )
 
 
@@ -112,7 +147,27 @@ class HistoryError(Exception):
     """The history database cannot be used. str() is one line naming the file."""
 
 
+def _describe(path: Path, exc: BaseException) -> HistoryError:
+    """A one-line HistoryError for what SQLite or the OS said, with the way out."""
+    text = str(exc)
+    lowered = text.lower()
+    if "not a database" in lowered or "malformed" in lowered or "corrupt" in lowered:
+        return HistoryError(
+            f"history database {path} is damaged ({text}): move it aside and pullwatch starts "
+            "a new one (the readings in it are lost; the config is not affected)"
+        )
+    if "readonly" in lowered or "read-only" in lowered:
+        return HistoryError(f"history database {path} is read-only: readings are not recorded")
+    if "unable to open" in lowered or "permission" in lowered or isinstance(exc, PermissionError):
+        return HistoryError(
+            f"history database {path} cannot be opened ({text}): check the data directory's "
+            "permissions (--data-dir, PULLWATCH_DATA_DIR)"
+        )
+    return HistoryError(f"history database {path}: {text}")
+
+
 def _row(reading: Reading) -> tuple[object, ...]:
+    source = reading.source
     return (
         reading.label,
         reading.username,
@@ -121,7 +176,7 @@ def _row(reading: Reading) -> tuple[object, ...]:
         reading.limit,
         reading.remaining,
         reading.window_seconds,
-        reading.source,
+        None if source is None else source.value,
         reading.http_status,
         reading.latency_ms,
         None if reading.error_kind is None else reading.error_kind.value,
@@ -129,62 +184,126 @@ def _row(reading: Reading) -> tuple[object, ...]:
         reading.retry_after,
         reading.raw_limit,
         reading.raw_remaining,
+        None if source is None else source.kind.value,
+        None if reading.step is None else reading.step.value,
+        reading.registry or "",
+        reading.repository or "",
+        1 if reading.docker_hub else 0,
     )
+
+
+E = TypeVar("E", State, ErrorKind, Step)
+
+
+def _enum(kind: type[E], value: object) -> E | None:
+    try:
+        return None if value is None else kind(str(value))
+    except ValueError:  # written by a newer pullwatch
+        return None
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _float(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _text(value: object, limit: int = 400) -> str | None:
+    """Stored text, cleaned again on the way out: an older pullwatch may have kept it raw."""
+    return None if value is None else one_line(str(value), limit)
 
 
 def _reading(row: Sequence[object]) -> Reading:
     (label, username, checked_at, state, limit, remaining, window, source, status, latency,
-     kind, detail, retry_after, raw_limit, raw_remaining) = row  # fmt: skip
-    try:
-        parsed_state = State(str(state))
-    except ValueError:
-        parsed_state = State.UNKNOWN  # written by a newer pullwatch
-    try:
-        parsed_kind = None if kind is None else ErrorKind(str(kind))
-    except ValueError:
-        parsed_kind = None
+     kind, detail, retry_after, raw_limit, raw_remaining, source_kind, step, registry,
+     repository, docker_hub) = row  # fmt: skip
     return Reading(
         label=str(label),
         username=None if username is None else str(username),
-        checked_at=float(checked_at),  # type: ignore[arg-type]
-        state=parsed_state,
-        limit=limit,  # type: ignore[arg-type]
-        remaining=remaining,  # type: ignore[arg-type]
-        window_seconds=window,  # type: ignore[arg-type]
-        source=source,  # type: ignore[arg-type]
-        http_status=status,  # type: ignore[arg-type]
-        latency_ms=latency,  # type: ignore[arg-type]
-        error_kind=parsed_kind,
-        detail=detail,  # type: ignore[arg-type]
-        retry_after=retry_after,  # type: ignore[arg-type]
-        raw_limit=raw_limit,  # type: ignore[arg-type]
-        raw_remaining=raw_remaining,  # type: ignore[arg-type]
+        checked_at=_float(checked_at) or 0.0,
+        state=_enum(State, state) or State.UNKNOWN,
+        limit=_int(limit),
+        remaining=_int(remaining),
+        window_seconds=_int(window),
+        source=source_from_store(
+            _text(source, 100), None if source_kind is None else str(source_kind)
+        ),
+        http_status=_int(status),
+        latency_ms=_float(latency),
+        error_kind=_enum(ErrorKind, kind),
+        detail=_text(detail),
+        retry_after=_float(retry_after),
+        raw_limit=_text(raw_limit, 200),
+        raw_remaining=_text(raw_remaining, 200),
+        step=_enum(Step, step),
+        registry=str(registry) if registry else None,
+        repository=str(repository) if repository else None,
+        docker_hub=docker_hub != 0,  # NULL (older rows): Docker Hub, the only one then
     )
 
 
 class History:
-    """One connection to the history database. Not for concurrent use from several threads."""
+    """One connection to the history database. Not for concurrent use from several threads.
+
+    `readonly=True` (for `pullwatch history`) never creates, migrates or writes anything, and
+    works on a read-only file system.
+    """
 
     def __init__(
-        self, path: Path, *, clock: Clock = SYSTEM_CLOCK, retention_days: float = 7
+        self,
+        path: Path,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        retention_days: float = 7,
+        readonly: bool = False,
     ) -> None:
         self.path = path
         self.clock = clock
         self.retention_days = retention_days
+        self.readonly = readonly
         try:
-            ensure_private_dir(path.parent)
-            self._db = sqlite3.connect(
-                path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
-            )
-            self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                log.warning("history %s: journal mode is %s, not WAL", path, mode)
-            self._db.execute("PRAGMA synchronous = NORMAL")
-            self._migrate()
-            path.chmod(0o600)
+            self._db = self._open_readonly() if readonly else self._open_writable()
+            self._check_version()
+            if not readonly:
+                self._migrate()
+                path.chmod(0o600)
+        except HistoryError:
+            raise
         except (sqlite3.Error, OSError) as exc:
-            raise HistoryError(f"history database {path}: {exc}") from None
+            raise _describe(path, exc) from None
+
+    def _open_writable(self) -> sqlite3.Connection:
+        ensure_private_dir(self.path.parent)
+        db = sqlite3.connect(
+            self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+        )
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            log.warning("history %s: journal mode is %s, not WAL", self.path, mode)
+        db.execute("PRAGMA synchronous = NORMAL")
+        return db
+
+    def _open_readonly(self) -> sqlite3.Connection:
+        if not self.path.exists():
+            raise HistoryError(f"history database {self.path} does not exist yet: nothing recorded")
+        uri = self.path.resolve().as_uri()
+        try:
+            db = sqlite3.connect(
+                f"{uri}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+            )
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError:
+            # A WAL database on a read-only file system cannot make its shared-memory file:
+            # read it as an immutable file instead (no other writer can exist there anyway).
+            db = sqlite3.connect(
+                f"{uri}?immutable=1", uri=True, isolation_level=None, check_same_thread=False
+            )
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        return db
 
     def close(self) -> None:
         self._db.close()
@@ -198,6 +317,19 @@ class History:
     @property
     def schema_version(self) -> int:
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _check_version(self) -> None:
+        version = self.schema_version
+        if version > SCHEMA_VERSION:
+            raise HistoryError(
+                f"history database {self.path} was written by a newer pullwatch (schema "
+                f"{version}; this one knows {SCHEMA_VERSION}): upgrade pullwatch"
+            )
+        if self.readonly and version < SCHEMA_VERSION:
+            raise HistoryError(
+                f"history database {self.path} has an older schema ({version}): run "
+                "`pullwatch check` once to upgrade it"
+            )
 
     def _migrate(self) -> None:
         def step() -> None:
@@ -216,6 +348,8 @@ class History:
 
     def _write(self, work: Callable[[], None]) -> None:
         """`work` inside one IMMEDIATE transaction, retried while another process holds the lock."""
+        if self.readonly:
+            raise HistoryError(f"history database {self.path} was opened read-only")
         delay = 0.05
         for attempt in range(WRITE_ATTEMPTS):
             try:
@@ -237,15 +371,14 @@ class History:
             return
 
     def record(self, readings: Iterable[Reading]) -> int:
-        """Store readings (`unknown` ones - never probed - are skipped). Returns how many."""
-        kept = [r for r in readings if r.state is not State.UNKNOWN]
+        """Store readings (placeholders of never-probed identities are skipped). How many."""
+        kept = [r for r in readings if r.probed]
         rows = [_row(r) for r in kept]
         if not rows:
             return 0
         placeholders = ", ".join("?" for _ in _COLUMNS)
         sql = f"INSERT INTO readings ({', '.join(_COLUMNS)}) VALUES ({placeholders})"
-
-        sources = sorted({r.source for r in kept if r.source is not None})
+        keys = sorted({r.bucket_key for r in kept if r.bucket_key is not None})
 
         def work() -> None:
             self._db.executemany(sql, rows)
@@ -254,44 +387,56 @@ class History:
                 "VALUES (?, ?, ?, ?) ON CONFLICT (label, source) DO UPDATE SET "
                 "first_seen = min(first_seen, excluded.first_seen), "
                 "last_seen = max(last_seen, excluded.last_seen)",
-                [(r.label, r.source, r.checked_at, r.checked_at) for r in kept if r.source],
+                [
+                    (r.label, r.source.value, r.checked_at, r.checked_at)
+                    for r in kept
+                    if r.source is not None
+                ],
             )
-            for tracker, last_id in self._advance(sources).values():
+            for tracker, last_id in self._advance(keys).values():
+                registry, repository, source = tracker.key
                 self._db.execute(
-                    "INSERT INTO bucket_state (source, last_id, state) VALUES (?, ?, ?) "
-                    "ON CONFLICT (source) DO UPDATE SET last_id = excluded.last_id, "
-                    "state = excluded.state",
-                    (tracker.source, last_id, json.dumps(tracker.to_state())),
+                    "INSERT INTO bucket_state (registry, repository, source, last_id, state) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (registry, repository, source) DO UPDATE "
+                    "SET last_id = excluded.last_id, state = excluded.state",
+                    (registry, repository, source, last_id, json.dumps(tracker.to_state())),
                 )
 
         try:
             self._write(work)
         except sqlite3.Error as exc:
-            raise HistoryError(f"history database {self.path}: {exc}") from None
+            raise _describe(self.path, exc) from None
         return len(rows)
 
-    def _advance(self, sources: Iterable[str]) -> dict[str, tuple[RecoveryTracker, int]]:
+    def _advance(self, keys: Iterable[BucketKey]) -> dict[BucketKey, tuple[RecoveryTracker, int]]:
         """Each bucket's tracker as stored, fed the readings written since (by row id)."""
-        out: dict[str, tuple[RecoveryTracker, int]] = {}
-        for source in sources:
+        out: dict[BucketKey, tuple[RecoveryTracker, int]] = {}
+        for key in keys:
+            registry, repository, source = key
+            bucket = "source = ? AND coalesce(registry, '') = ? AND coalesce(repository, '') = ?"
             row = self._db.execute(
-                "SELECT last_id, state FROM bucket_state WHERE source = ?", (source,)
+                "SELECT last_id, state FROM bucket_state "
+                "WHERE registry = ? AND repository = ? AND source = ?",
+                (registry, repository, source),
             ).fetchone()
+            params: tuple[object, ...]
             if row is None:  # first sight: start from the recent past, not from all of it
-                tracker, last_id = RecoveryTracker(source), 0
+                tracker, last_id = RecoveryTracker(key), 0
                 newest = self._db.execute(
-                    "SELECT max(checked_at) FROM readings WHERE source = ?", (source,)
+                    f"SELECT max(checked_at) FROM readings WHERE {bucket}",
+                    (source, registry, repository),
                 ).fetchone()[0]
-                where = "source = ? AND checked_at >= ?"
-                params: tuple[object, ...] = (source, (newest or 0.0) - CATCH_UP_SECONDS)
+                where = f"{bucket} AND checked_at >= ?"
+                params = (source, registry, repository, (newest or 0.0) - CATCH_UP_SECONDS)
             else:
                 last_id = int(row[0])
                 try:
                     state = json.loads(row[1])
                 except ValueError:
                     state = None
-                tracker = RecoveryTracker.from_state(source, state)
-                where, params = "source = ? AND id > ?", (source, last_id)
+                tracker = RecoveryTracker.from_state(key, state)
+                where = f"{bucket} AND id > ?"
+                params = (source, registry, repository, last_id)
             cursor = self._db.execute(
                 f"SELECT {', '.join(_COLUMNS)}, id FROM readings WHERE {where} "
                 "ORDER BY checked_at, id",
@@ -300,17 +445,17 @@ class History:
             for found in cursor:
                 tracker.observe(_reading(found[: len(_COLUMNS)]))
                 last_id = max(last_id, int(found[-1]))
-            out[source] = (tracker, last_id)
+            out[key] = (tracker, last_id)
         return out
 
-    def trackers(self, sources: Iterable[str]) -> list[RecoveryTracker]:
+    def trackers(self, keys: Iterable[BucketKey]) -> list[RecoveryTracker]:
         """The recovery trackers of these buckets, current (read-only: nothing is written)."""
         try:
-            return [tracker for tracker, _ in self._advance(sources).values()]
+            return [tracker for tracker, _ in self._advance(keys).values()]
         except sqlite3.Error as exc:
-            raise HistoryError(f"history database {self.path}: {exc}") from None
+            raise _describe(self.path, exc) from None
 
-    def sources_seen(self, since: float) -> dict[str, list[tuple[float, str]]]:
+    def sources_seen(self, since: float) -> dict[str, list[tuple[float, Source]]]:
         """Per identity, the sources it was charged to since `since`: (first seen, source)."""
         try:
             rows = self._db.execute(
@@ -319,26 +464,82 @@ class History:
                 (since,),
             ).fetchall()
         except sqlite3.Error as exc:
-            raise HistoryError(f"history database {self.path}: {exc}") from None
-        seen: dict[str, list[tuple[float, str]]] = {}
+            raise _describe(self.path, exc) from None
+        seen: dict[str, list[tuple[float, Source]]] = {}
         for label, source, first in rows:
-            seen.setdefault(str(label), []).append((float(first), str(source)))
+            parsed = source_from_store(_text(source, 100), None)
+            if parsed is not None:
+                seen.setdefault(str(label), []).append((float(first), parsed))
         return seen
 
-    def recent(self, now: float, lookback: float = DAY, series: float = 0.0) -> RecentHistory:
-        """What estimates and insights need, from the kept state: O(identities), not a replay.
+    def last_good(self, labels: Iterable[str], since: float = 0.0) -> list[Reading]:
+        """Each identity's last reading that measured the quota (one indexed lookup each)."""
+        placeholders = ", ".join("?" for _ in _MEASURED)
+        sql = (
+            f"SELECT {', '.join(_COLUMNS)} FROM readings WHERE label = ? AND state IN "
+            f"({placeholders}) AND checked_at >= ? ORDER BY checked_at DESC, id DESC LIMIT 1"
+        )
+        out = []
+        try:
+            for label in labels:
+                row = self._db.execute(sql, (label, *_MEASURED, since)).fetchone()
+                if row is not None:
+                    reading = _reading(row)
+                    if reading.measured:
+                        out.append(reading)
+        except sqlite3.Error as exc:
+            raise _describe(self.path, exc) from None
+        return out
 
-        `series` seconds of readings per identity feed the sparklines (0: none).
+    def keys_for(self, labels: Iterable[str], since: float) -> set[BucketKey]:
+        """The buckets these identities were charged to since `since`."""
+        wanted = set(labels)
+        try:
+            rows = self._db.execute(
+                "SELECT DISTINCT label, source, coalesce(registry, ''), coalesce(repository, '') "
+                "FROM readings WHERE checked_at >= ? AND source IS NOT NULL",
+                (since,),
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise _describe(self.path, exc) from None
+        return {(str(r[2]), str(r[3]), str(r[1])) for r in rows if str(r[0]) in wanted}
+
+    def recent(
+        self,
+        now: float,
+        lookback: float = DAY,
+        series: float = 0.0,
+        labels: Iterable[str] | None = None,
+    ) -> RecentHistory:
+        """What `assess` needs, from the kept state: O(identities), not a replay.
+
+        `series` seconds of readings per identity feed the sparklines (0: none); `labels`
+        limits the last-good lookups (default: every identity seen lately).
         """
         recent = RecentHistory()
         seen = self.sources_seen(now - lookback)
-        sources = {source for pairs in seen.values() for _, source in pairs}
-        recent.adopt(self.trackers(sources), seen)
+        chosen = list(seen) if labels is None else list(labels)
+        keys = self._bucket_keys(now - lookback)
+        recent.adopt(self.trackers(keys), seen, self.last_good(chosen))
         if series > 0:
-            for label in seen:
+            for label in chosen:
                 for reading in self.for_label(label, now - series):
                     recent.add_point(reading)
         return recent
+
+    def _bucket_keys(self, since: float) -> list[BucketKey]:
+        try:
+            rows = self._db.execute(
+                "SELECT registry, repository, source FROM bucket_state"
+            ).fetchall()
+            recent = self._db.execute(
+                "SELECT DISTINCT coalesce(registry, ''), coalesce(repository, ''), source "
+                "FROM readings WHERE checked_at >= ? AND source IS NOT NULL",
+                (since,),
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise _describe(self.path, exc) from None
+        return sorted({(str(a), str(b), str(c)) for a, b, c in [*rows, *recent]})
 
     def _select(self, where: str, params: Sequence[object], limit: int | None) -> list[Reading]:
         sql = f"SELECT {', '.join(_COLUMNS)} FROM readings WHERE {where} ORDER BY checked_at, id"
@@ -350,18 +551,40 @@ class History:
         try:
             rows = self._db.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
-            raise HistoryError(f"history database {self.path}: {exc}") from None
+            raise _describe(self.path, exc) from None
         return [_reading(row[: len(_COLUMNS)]) for row in rows]
 
     def for_label(
-        self, label: str, since: float | None = None, limit: int | None = None
+        self,
+        label: str,
+        since: float | None = None,
+        limit: int | None = None,
+        *,
+        registry: str | None = None,
+        repository: str | None = None,
     ) -> list[Reading]:
-        """One identity's readings, oldest first."""
-        return self._select("label = ? AND checked_at >= ?", (label, since or 0.0), limit)
+        """One identity's readings, oldest first; of one registry (and manifest) when given.
 
-    def for_source(self, source: str, since: float | None = None) -> list[Reading]:
+        Rows written before pullwatch recorded the registry match any registry.
+        """
+        where, params = "label = ? AND checked_at >= ?", [label, since or 0.0]
+        if registry is not None:
+            where += " AND coalesce(registry, '') IN (?, '')"
+            params.append(registry)
+        if repository is not None:
+            where += " AND coalesce(repository, '') IN (?, '')"
+            params.append(repository)
+        return self._select(where, params, limit)
+
+    def for_bucket(self, key: BucketKey, since: float | None = None) -> list[Reading]:
         """Every reading charged to one bucket (whatever identity made it), oldest first."""
-        return self._select("source = ? AND checked_at >= ?", (source, since or 0.0), None)
+        registry, repository, source = key
+        return self._select(
+            "source = ? AND coalesce(registry, '') = ? AND coalesce(repository, '') = ? "
+            "AND checked_at >= ?",
+            (source, registry, repository, since or 0.0),
+            None,
+        )
 
     def since(self, since: float) -> list[Reading]:
         return self._select("checked_at >= ?", (since,), None)
@@ -387,7 +610,7 @@ class History:
         try:
             self._write(work)
         except sqlite3.Error as exc:
-            raise HistoryError(f"history database {self.path}: {exc}") from None
+            raise _describe(self.path, exc) from None
         return deleted
 
 

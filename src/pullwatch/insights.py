@@ -4,7 +4,8 @@
 - identities charged to the same bucket (same account or same IP): they share one quota;
 - an identity charged to several sources lately: several egress addresses (NAT, proxies,
   dual stack), so several buckets;
-- a live limit or window that differs from Docker's documented value (hub-protocol.md §3).
+- on Docker Hub, a live limit or window that differs from Docker's documented value
+  (docs/protocol.md, "Limits").
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from pullwatch.hub.headers import SourceKind, format_window, parse_source
-from pullwatch.reading import METERED_STATES, Reading
+from pullwatch.durations import format_span
+from pullwatch.reading import Reading, Source, SourceKind
 
 # Documented limits (pulls, window seconds): unauthenticated and Personal accounts.
 DOCUMENTED_ANONYMOUS = (100, 21600)
@@ -28,58 +29,72 @@ class Insight:
 
 
 def find_insights(
-    latest: Sequence[Reading], sources_seen: Mapping[str, Sequence[str]] | None = None
+    latest: Sequence[Reading], sources_seen: Mapping[str, Sequence[Source]] | None = None
 ) -> list[Insight]:
     """Insights for every identity from its latest reading (and the sources seen lately)."""
     found: list[Insight] = []
-    by_source: dict[str, list[str]] = {}
+    by_bucket: dict[tuple[str, str, str], list[str]] = {}
     for reading in latest:
-        if reading.source is not None:
-            by_source.setdefault(reading.source, []).append(reading.label)
+        key = reading.bucket_key
+        if key is not None:
+            by_bucket.setdefault(key, []).append(reading.label)
     for reading in latest:
-        source = parse_source(reading.source)
-        if reading.username and source is not None and source.is_ip:
+        found.extend(insights_for(reading, by_bucket, sources_seen or {}))
+    return found
+
+
+def insights_for(
+    reading: Reading,
+    by_bucket: Mapping[tuple[str, str, str], Sequence[str]],
+    sources_seen: Mapping[str, Sequence[Source]],
+) -> list[Insight]:
+    """One identity's insights; `by_bucket` lists the labels charged to each bucket."""
+    found: list[Insight] = []
+    source = reading.source
+    if reading.username and source is not None and source.is_ip:
+        found.append(
+            Insight(
+                reading.label,
+                "credentials_not_applied",
+                f"credentials not applied: charged to {source.value}, not to an account "
+                "(anonymous quota); check the identity's username and token",
+            )
+        )
+    key = reading.bucket_key
+    if source is not None and key is not None:
+        others = [label for label in by_bucket.get(key, ()) if label != reading.label]
+        if others:
+            what = "account" if source.kind is SourceKind.ACCOUNT else "address"
             found.append(
                 Insight(
                     reading.label,
-                    "credentials_not_applied",
-                    f"credentials not applied: charged to {source.value}, not to an account "
-                    "(anonymous quota); check the identity's username and token",
+                    "shared_bucket",
+                    f"shares one quota with {', '.join(others)} (same {what}: {source.display})",
                 )
             )
-        if source is not None:
-            others = [label for label in by_source[reading.source or ""] if label != reading.label]
-            if others:
-                what = "account" if source.kind is SourceKind.ACCOUNT else "address"
-                found.append(
-                    Insight(
-                        reading.label,
-                        "shared_bucket",
-                        f"shares one quota with {', '.join(others)} (same {what}: "
-                        f"{source.display})",
-                    )
-                )
-        seen = list((sources_seen or {}).get(reading.label, ()))
-        if len(seen) > 1:
-            shown = ", ".join(parse_source(s).display if parse_source(s) else s for s in seen[-3:])
-            found.append(
-                Insight(
-                    reading.label,
-                    "several_sources",
-                    f"charged to {len(seen)} different sources lately ({shown}): several egress "
-                    "addresses (NAT, proxies or dual stack) mean several buckets",
-                )
+    seen = list(sources_seen.get(reading.label, ()))
+    if len(seen) > 1:
+        shown = ", ".join(s.display for s in seen[-3:])
+        found.append(
+            Insight(
+                reading.label,
+                "several_sources",
+                f"charged to {len(seen)} different sources lately ({shown}): several egress "
+                "addresses (NAT, proxies or dual stack) mean several buckets",
             )
-        differs = _differs_from_documented(reading)
-        if differs:
-            found.append(Insight(reading.label, "differs_from_documented", differs))
+        )
+    differs = _differs_from_documented(reading)
+    if differs:
+        found.append(Insight(reading.label, "differs_from_documented", differs))
     return found
 
 
 def _differs_from_documented(reading: Reading) -> str | None:
-    if reading.state not in METERED_STATES or reading.limit is None:
+    if not reading.quota_valid or reading.limit is None:
         return None
-    source = parse_source(reading.source)
+    if not reading.docker_hub:
+        return None  # only Docker Hub documents these numbers
+    source = reading.source
     if reading.username is None or (source is not None and source.is_ip):
         kind, (limit, window) = "unauthenticated", DOCUMENTED_ANONYMOUS
     else:
@@ -88,8 +103,8 @@ def _differs_from_documented(reading: Reading) -> str | None:
     if reading.limit == limit and (live_window is None or live_window == window):
         return None
     return (
-        f"live limit {reading.limit} per {format_window(live_window)} differs from Docker's "
-        f"documented {limit} per {format_window(window)} for {kind}: the headers win"
+        f"live limit {reading.limit} per {format_span(live_window)} differs from Docker's "
+        f"documented {limit} per {format_span(window)} for {kind}: the headers win"
     )
 
 

@@ -1,42 +1,55 @@
-"""Metrics for fleets: readings as Prometheus / OpenMetrics, and `pullwatch serve`.
+"""Metrics for fleets: assessments as Prometheus / OpenMetrics, and `pullwatch serve`.
 
 Many egress IPs mean many buckets, so the answer is to run pullwatch headless on every host and
 let Prometheus aggregate: `check --openmetrics` writes one snapshot (for node_exporter's textfile
 collector), `serve` probes on the configured interval with the same monitor, token cache and
 backoff as the dashboard, and answers `/metrics` from the latest round - a scrape never probes.
 
-Exposition is prometheus_client's (the `metrics` extra); this module imports it at the top, so
-importing this module is the check that the extra is installed.
+Every per-identity series says which identity, registry and node it belongs to (`identity`,
+`registry`, `node`: the host pullwatch runs on, from `--instance-label` or the host name, since
+Prometheus's own `instance` names the scrape target, which can differ behind NAT); bucket series
+add `source`. Numbers are exported only when the latest probe read a valid quota: a failed probe
+leaves `pullwatch_remaining_pulls` absent rather than stale (and
+`pullwatch_last_success_timestamp_seconds` says how old the last good reading is).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
+import logging
 import signal
 import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from socketserver import ThreadingMixIn
-from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from socketserver import BaseServer
+from typing import TYPE_CHECKING, Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.exposition import generate_latest as prometheus_latest
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 
 from pullwatch import __version__
+from pullwatch.assess import Assessment
 from pullwatch.history import BackgroundWriter, History
-from pullwatch.hub.redact import one_line
-from pullwatch.reading import METERED_STATES, Reading, State
+from pullwatch.hub.urls import registry_host
+from pullwatch.reading import Reading, State
+from pullwatch.recent import RecentHistory
+from pullwatch.redact import one_line
+
+if TYPE_CHECKING:
+    from pullwatch.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 DEFAULT_LISTEN = "127.0.0.1:9723"
 MIN_INTERVAL = 10.0  # seconds between rounds, as for the dashboard
-SUCCESS_STATES = METERED_STATES | {State.UNMETERED}
-INSTALL_HINT = "pip install 'pullwatch[metrics]'"
+MAX_CONNECTIONS = 16  # scrapes served at once; more are refused at once
+CONNECTION_TIMEOUT = 10.0  # seconds a connection may idle before it is closed
 
 
 class MetricsError(Exception):
@@ -45,20 +58,27 @@ class MetricsError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """What a scrape sees: the latest readings and, for `serve`, the round bookkeeping."""
+    """What a scrape sees: the latest assessments and, for `serve`, the round bookkeeping."""
 
-    readings: tuple[Reading, ...]
+    assessments: tuple[Assessment, ...]
     registry: str
     repository: str
+    node: str
     rounds: int | None = None  # None: a one-shot check (no round counter)
     last_round_at: float | None = None
+    history_failures: int | None = None
+
+
+def default_node() -> str:
+    """The host name, for the `node` label."""
+    return socket.gethostname() or "localhost"
 
 
 def _label(value: str | None, limit: int = 100) -> str:
     return one_line(value or "", limit)
 
 
-class ReadingsCollector:
+class AssessmentCollector:
     """A prometheus_client collector over `snapshot()`: it never probes, it only reads."""
 
     def __init__(self, snapshot: Callable[[], Snapshot]) -> None:
@@ -68,114 +88,146 @@ class ReadingsCollector:
         return []  # unchecked collector: the families depend on the readings
 
     def collect(self) -> Iterator[Metric]:
-        snap = self._snapshot()
-        yield from _families(snap)
+        yield from _families(self._snapshot())
 
 
 def _families(snap: Snapshot) -> Iterable[Metric]:
+    host = _label(registry_host(snap.registry), 200)
+    node = _label(snap.node, 100)
     info = GaugeMetricFamily(
         "pullwatch_build_info",
         "pullwatch version and the registry and repository it probes (always 1)",
-        labels=["version", "registry", "repository"],
+        labels=["version", "registry", "repository", "node"],
     )
-    info.add_metric([__version__, _label(snap.registry, 200), _label(snap.repository, 200)], 1)
+    info.add_metric([__version__, host, _label(snap.repository, 200), node], 1)
     yield info
 
-    bucket = ["identity", "source"]
-    remaining = GaugeMetricFamily(
+    who = ["identity", "registry", "node"]
+    bucket = ["identity", "registry", "source", "node"]
+
+    def gauge(name: str, text: str, labels: list[str], unit: str = "") -> GaugeMetricFamily:
+        return GaugeMetricFamily(name, text, labels=labels, unit=unit)
+
+    remaining = gauge(
         "pullwatch_remaining_pulls",
-        "Pulls left in the bucket, from ratelimit-remaining (absent when unknown or not metered)",
-        labels=bucket,
+        "Pulls left in the bucket (ratelimit-remaining), when the last probe read a valid quota",
+        bucket,
     )
-    limit = GaugeMetricFamily(
+    limit = gauge(
         "pullwatch_limit_pulls",
-        "The bucket's pull limit per window, from ratelimit-limit (absent when not metered)",
-        labels=bucket,
+        "The bucket's pull limit per window (ratelimit-limit), when the last probe read it",
+        bucket,
     )
-    window = GaugeMetricFamily(
+    window = gauge(
         "pullwatch_window_seconds",
         "Length of the rolling window (w=) in seconds; not a time to reset",
-        labels=bucket,
+        bucket,
         unit="seconds",
     )
-    success = GaugeMetricFamily(
+    success = gauge(
         "pullwatch_probe_success",
         "1 if the last probe measured the quota (metered or not), 0 if it failed or never ran",
-        labels=["identity"],
+        who,
     )
-    state = GaugeMetricFamily(
+    state = gauge(
         "pullwatch_state",
         "1 for the identity's current state, 0 for the others",
-        labels=["identity", "state"],
+        [*who, "state"],
     )
-    latency = GaugeMetricFamily(
+    latency = gauge(
         "pullwatch_probe_latency_seconds",
-        "Latency of the last HEAD probe",
-        labels=["identity"],
+        "Latency of the last request of the last probe",
+        who,
         unit="seconds",
     )
-    probed = GaugeMetricFamily(
+    probed = gauge(
         "pullwatch_last_probe_timestamp_seconds",
         "When the identity was last probed (Unix time)",
-        labels=["identity"],
+        who,
         unit="seconds",
     )
-    retry = GaugeMetricFamily(
+    succeeded = gauge(
+        "pullwatch_last_success_timestamp_seconds",
+        "When a probe last measured the identity's quota (Unix time)",
+        who,
+        unit="seconds",
+    )
+    retry = gauge(
         "pullwatch_retry_after_seconds",
         "Retry-After of the last answer, when it sent one",
-        labels=["identity"],
+        who,
         unit="seconds",
     )
-    for r in snap.readings:
-        who = _label(r.label, 64)
-        labels = [who, _label(r.source)]
-        if r.remaining is not None and r.state in METERED_STATES:
-            remaining.add_metric(labels, r.remaining)
-        if r.limit is not None and r.state in METERED_STATES:
-            limit.add_metric(labels, r.limit)
-        if r.window_seconds is not None and r.state in METERED_STATES:
-            window.add_metric(labels, r.window_seconds)
-        success.add_metric([who], 1 if r.state in SUCCESS_STATES else 0)
+    for a in snap.assessments:
+        r = a.reading
+        ids = [_label(a.label, 64), host, node]
+        quota = a.quota
+        if quota is not None and not quota.stale and a.state is not State.UNKNOWN:
+            source = quota.source.value if quota.source is not None else ""
+            labels = [ids[0], host, _label(source), node]
+            remaining.add_metric(labels, quota.remaining)
+            limit.add_metric(labels, quota.limit)
+            if quota.window_seconds is not None:
+                window.add_metric(labels, quota.window_seconds)
+        success.add_metric(ids, 1 if a.measured else 0)
         for candidate in State:
-            state.add_metric([who, candidate.value], 1 if r.state is candidate else 0)
+            state.add_metric([*ids, candidate.value], 1 if a.state is candidate else 0)
         if r.latency_ms is not None:
-            latency.add_metric([who], round(r.latency_ms / 1000, 6))
-        if r.state is not State.UNKNOWN:
-            probed.add_metric([who], r.checked_at)
+            latency.add_metric(ids, round(r.latency_ms / 1000, 6))
+        if r.probed:
+            probed.add_metric(ids, r.checked_at)
+        if a.last_known is not None:
+            succeeded.add_metric(ids, a.last_known.checked_at)
         if r.retry_after is not None:
-            retry.add_metric([who], r.retry_after)
-    yield from (remaining, limit, window, success, state, latency, probed, retry)
+            retry.add_metric(ids, r.retry_after)
+    yield from (remaining, limit, window, success, state, latency, probed, succeeded, retry)
 
     if snap.rounds is not None:
         rounds = CounterMetricFamily(
-            "pullwatch_rounds", "Probe rounds completed since pullwatch serve started"
+            "pullwatch_rounds",
+            "Probe rounds completed since pullwatch serve started",
+            labels=["node"],
         )
-        rounds.add_metric([], snap.rounds)
+        rounds.add_metric([node], snap.rounds)
         yield rounds
         if snap.last_round_at is not None:
-            yield GaugeMetricFamily(
+            last = gauge(
                 "pullwatch_last_round_timestamp_seconds",
                 "When the last probe round finished (Unix time)",
-                value=snap.last_round_at,
+                ["node"],
                 unit="seconds",
             )
+            last.add_metric([node], snap.last_round_at)
+            yield last
+    if snap.history_failures is not None:
+        failures = CounterMetricFamily(
+            "pullwatch_history_write_failures",
+            "Readings the history database could not store since pullwatch serve started",
+            labels=["node"],
+        )
+        failures.add_metric([node], snap.history_failures)
+        yield failures
 
 
 def _registry(snapshot: Callable[[], Snapshot]) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(ReadingsCollector(snapshot))  # type: ignore[arg-type]
+    registry.register(AssessmentCollector(snapshot))  # type: ignore[arg-type]
     return registry
 
 
-def openmetrics_text(readings: Sequence[Reading], *, registry: str, repository: str) -> str:
+def openmetrics_text(
+    assessments: Sequence[Assessment], *, registry: str, repository: str, node: str | None = None
+) -> str:
     """One snapshot in the OpenMetrics text format (ends with `# EOF`)."""
-    snap = Snapshot(tuple(readings), registry, repository)
+    snap = Snapshot(tuple(assessments), registry, repository, node or default_node())
     return openmetrics_latest(_registry(lambda: snap)).decode()
 
 
-def prometheus_text(readings: Sequence[Reading], *, registry: str, repository: str) -> str:
+def prometheus_text(
+    assessments: Sequence[Assessment], *, registry: str, repository: str, node: str | None = None
+) -> str:
     """One snapshot in the classic Prometheus text format (0.0.4)."""
-    snap = Snapshot(tuple(readings), registry, repository)
+    snap = Snapshot(tuple(assessments), registry, repository, node or default_node())
     return prometheus_latest(_registry(lambda: snap)).decode()
 
 
@@ -204,45 +256,64 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 
 class _QuietHandler(WSGIRequestHandler):
+    timeout = CONNECTION_TIMEOUT  # an idle or dripping client is dropped, not waited for
+
     def log_message(self, format: str, *args: Any) -> None:
         """No request log: a scrape every 15 s would flood the journal."""
 
 
-class _Server(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
+class _BoundedServer(ThreadingWSGIServer):
+    """prometheus_client's threaded WSGI server, with a cap on connections served at once."""
+
     allow_reuse_address = True
+    slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
 
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.slots.acquire(blocking=False):
+            self.shutdown_request(request)  # over the cap: refused at once, nothing waits
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
 
-def _index(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-    path = environ.get("PATH_INFO", "/")
-    if path in ("/", ""):
-        body = b"pullwatch: Docker Hub pull rate limits. Metrics at /metrics\n"
-        start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
-        return [body]
-    start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
-    return [b"not found: try /metrics\n"]
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)  # type: ignore[misc]
+        finally:
+            self.slots.release()
 
 
 class MetricsServer:
-    """`/metrics` on a small threaded WSGI server; `snapshot` is read on every scrape."""
+    """`/metrics` (any path) on a small bounded WSGI server; `snapshot` is read per scrape."""
 
-    def __init__(self, host: str, port: int, snapshot: Callable[[], Snapshot]) -> None:
-        metrics_app = make_wsgi_app(_registry(snapshot))
-
-        def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-            if environ.get("PATH_INFO") == "/metrics":
-                return metrics_app(environ, start_response)
-            return _index(environ, start_response)
-
-        server_class: type[_Server] = _Server
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        snapshot: Callable[[], Snapshot],
+        *,
+        max_connections: int = MAX_CONNECTIONS,
+        timeout: float = CONNECTION_TIMEOUT,
+    ) -> None:
         try:
-            if ":" in host and ipaddress.ip_address(host).version == 6:
-                server_class = type("_Server6", (_Server,), {"address_family": socket.AF_INET6})
-        except ValueError:
-            pass
+            family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        except (OSError, UnicodeError) as exc:
+            raise MetricsError(f"cannot listen on {host}:{port}: {exc}") from None
+        server_class = type(
+            "_Server",
+            (_BoundedServer,),
+            {"address_family": family, "slots": threading.BoundedSemaphore(max_connections)},
+        )
+        handler_class = type("_Handler", (_QuietHandler,), {"timeout": timeout})
         try:
-            self._httpd = make_server(
-                host, port, app, server_class=server_class, handler_class=_QuietHandler
+            self._httpd: BaseServer = make_server(
+                host,
+                port,
+                make_wsgi_app(_registry(snapshot)),
+                server_class=server_class,
+                handler_class=handler_class,
             )
         except OSError as exc:
             raise MetricsError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
@@ -253,7 +324,7 @@ class MetricsServer:
     @property
     def url(self) -> str:
         address = self._httpd.server_address
-        host, port = str(address[0]), int(address[1])
+        host, port = str(address[0]), int(address[1])  # type: ignore[index]
         shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{port}/metrics"
 
@@ -277,32 +348,48 @@ class Exporter:
 
     registry: str
     repository: str
+    node: str
     snapshot: Snapshot = field(init=False)
 
     def __post_init__(self) -> None:
-        self.snapshot = Snapshot((), self.registry, self.repository, rounds=0)
+        self.snapshot = Snapshot((), self.registry, self.repository, self.node, rounds=0)
 
     def current(self) -> Snapshot:
         return self.snapshot
 
-    def publish(self, readings: Sequence[Reading], at: float) -> None:
+    def publish(
+        self, assessments: Sequence[Assessment], at: float, history_failures: int | None = None
+    ) -> None:
         rounds = (self.snapshot.rounds or 0) + 1
-        self.snapshot = Snapshot(tuple(readings), self.registry, self.repository, rounds, at)
+        self.snapshot = Snapshot(
+            tuple(assessments),
+            self.registry,
+            self.repository,
+            self.node,
+            rounds,
+            at,
+            history_failures,
+        )
 
 
 def run_exporter(
-    runtime: Any,
+    runtime: Runtime,
     *,
     host: str,
     port: int,
     interval: float,
     announce: Callable[[str], None],
+    node: str | None = None,
     stop: asyncio.Event | None = None,
 ) -> int:
     """Serve `/metrics` and probe every `interval` s until SIGTERM / SIGINT (or `stop`)."""
-    exporter = Exporter(runtime.registry, runtime.repository)
+    exporter = Exporter(runtime.registry, runtime.repository, node or default_node())
     exporter.snapshot = Snapshot(
-        tuple(_unknown(runtime)), runtime.registry, runtime.repository, rounds=0
+        tuple(runtime.assess(_unknown(runtime), RecentHistory())),
+        runtime.registry,
+        runtime.repository,
+        exporter.node,
+        rounds=0,
     )
     server = MetricsServer(host, port, exporter.current).start()
     try:
@@ -317,13 +404,13 @@ def run_exporter(
     return 0
 
 
-def _unknown(runtime: Any) -> list[Reading]:
+def _unknown(runtime: Runtime) -> list[Reading]:
     now = runtime.clock.time()
     return [Reading.unknown(i.label, i.username, now) for i in runtime.config.identities]
 
 
 async def _serve_loop(
-    runtime: Any,
+    runtime: Runtime,
     exporter: Exporter,
     interval: float,
     announce: Callable[[str], None],
@@ -338,18 +425,31 @@ async def _serve_loop(
             handled.append(signum)
     last_problem: list[str | None] = [None]
     settings = runtime.config.settings
-    writer = BackgroundWriter(  # the history feeds `pullwatch history` and the estimates
-        lambda: History(
+
+    def open_history() -> History:
+        return History(
             runtime.paths.history_db, clock=runtime.clock, retention_days=settings.retention_days
         )
-    )
+
+    recent = await asyncio.to_thread(_load_recent, open_history, runtime)
+    writer = BackgroundWriter(open_history)  # feeds `pullwatch history` and the estimates
+    reported_failures = [0]
     try:
         async with runtime.client() as client:
             monitor = runtime.monitor(client)
             monitor.sinks.append(writer.submit)
+            monitor.sinks.append(recent.add)
 
-            def on_round(_: list[Reading]) -> None:
-                exporter.publish(monitor.readings(), runtime.clock.time())
+            def on_round(_: list[Any]) -> None:
+                status = writer.status
+                if status.failed > reported_failures[0]:
+                    announce(f"warning: history not written: {status.last_error}")
+                    reported_failures[0] = status.failed
+                exporter.publish(
+                    runtime.assess(monitor.readings(), recent),
+                    runtime.clock.time(),
+                    history_failures=status.failed,
+                )
                 _reload(runtime, monitor, announce, last_problem)
 
             task = asyncio.create_task(monitor.run(interval, stop, on_round))
@@ -366,8 +466,21 @@ async def _serve_loop(
             loop.remove_signal_handler(signum)
 
 
+def _load_recent(open_history: Callable[[], History], runtime: Runtime) -> RecentHistory:
+    from pullwatch.history import HistoryError
+
+    try:
+        with open_history() as history:
+            return history.recent(
+                runtime.clock.time(), labels=[i.label for i in runtime.config.identities]
+            )
+    except HistoryError as exc:
+        log.warning("%s", exc)
+        return RecentHistory()
+
+
 def _reload(
-    runtime: Any, monitor: Any, announce: Callable[[str], None], last: list[str | None]
+    runtime: Runtime, monitor: Any, announce: Callable[[str], None], last: list[str | None]
 ) -> None:
     """Pick up identity changes between rounds; a broken config keeps the old identities."""
     try:

@@ -2,8 +2,9 @@
 
 The monitor owns the per-identity bookkeeping that makes polling safe against a registry that
 rate-limits and locks out: 429s and 5xx back off exponentially with jitter (honouring
-`Retry-After`), bad credentials stop the identity until the user edits it or asks again, and
-every round probes all identities concurrently through one shared `HubClient`.
+`Retry-After`), bad credentials stop the identity until the user edits it or asks again - in
+this process and, through `RefusalMemory`, in every other one - and every round probes all
+identities concurrently through one shared `HubClient`.
 
 It knows nothing of the TUI or the CLI: they call `round()` / `probe()` / `check()` and render
 the `Reading`s it returns; sinks (the history database) receive every new reading.
@@ -18,10 +19,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from pullwatch.clock import SYSTEM_CLOCK, Clock
+from pullwatch.durations import iso_time
 from pullwatch.hub.client import Credentials, HubClient, ProbeResult, Target, TokenResult
+from pullwatch.identities.model import Identity
 from pullwatch.identities.secrets import KeyringStatus, SecretLookup
-from pullwatch.identities.store import Identity
-from pullwatch.reading import ErrorKind, Reading, State
+from pullwatch.reading import ErrorKind, Reading, State, Step
+from pullwatch.refusals import RefusalMemory
 
 SecretSource = Callable[[Identity], SecretLookup]
 ReadingSink = Callable[[Reading], None]
@@ -78,7 +81,8 @@ class Monitor:
     secret_for: SecretSource
     clock: Clock = SYSTEM_CLOCK
     policy: BackoffPolicy = field(default_factory=BackoffPolicy)
-    global_warn_below: int | None = None
+    refusals: RefusalMemory = field(default_factory=lambda: RefusalMemory(None))
+    retry_auth: bool = False  # --retry-auth: try logins that were refused before
     sinks: list[ReadingSink] = field(default_factory=list)
     rng: random.Random = field(default_factory=random.Random)
     _identities: dict[str, Identity] = field(default_factory=dict)
@@ -164,33 +168,73 @@ class Monitor:
         result = await self.check(identity)
         return result.reading
 
-    async def check(self, identity: Identity) -> ProbeResult:
-        """Probe now, whatever the backoff says (the user asked): the full result."""
-        target, failure = await self._target(identity)
+    async def check(self, identity: Identity, *, retry_auth: bool = False) -> ProbeResult:
+        """Probe now, whatever the backoff says (the user asked): the full result.
+
+        A login refused before (by this or another process) is not sent again unless
+        `retry_auth` (the user asked for this identity by name) or the monitor's `retry_auth`.
+        """
+        target, failure = await self._target(identity, retry_auth or self.retry_auth)
         if failure is not None:
             result = ProbeResult(failure, ())
         else:
             assert target is not None
             result = await self.client.probe(target)
+            self._remember_refusal(target, result.reading)
         self._record(identity, result.reading)
         return result
 
     async def check_token(self, identity: Identity) -> TokenResult | Reading:
-        """A fresh token request for `identity`; a Reading when its secret is unavailable."""
-        target, failure = await self._target(identity)
+        """A fresh token request for `identity` (the user asked: refusals do not stop it);
+        a Reading when its secret is unavailable."""
+        target, failure = await self._target(identity, retry_auth=True)
         if failure is not None:
             return failure
         assert target is not None
-        return await self.client.check_token(target)
+        result = await self.client.check_token(target)
+        creds = target.credentials
+        if creds is not None and result.state is State.AUTH_FAILED:
+            self.refusals.remember(
+                identity.label,
+                self.client.registry,
+                creds.username,
+                creds.secret,
+                self.clock.time(),
+                result.detail or "",
+            )
+        elif creds is not None and result.ok:
+            self.refusals.forget(identity.label, self.client.registry)
+        return result
 
-    async def _target(self, identity: Identity) -> tuple[Target | None, Reading | None]:
-        warn = identity.warn_below if identity.warn_below is not None else self.global_warn_below
+    def _remember_refusal(self, target: Target, reading: Reading) -> None:
+        """A login the token endpoint refused is remembered; a login that worked, forgotten."""
+        creds = target.credentials
+        if creds is None:
+            return
+        if reading.state is State.AUTH_FAILED and reading.step is Step.TOKEN:
+            self.refusals.remember(
+                target.label,
+                self.client.registry,
+                creds.username,
+                creds.secret,
+                reading.checked_at,
+                reading.detail or "",
+            )
+        elif reading.step is Step.HEAD and reading.state is not State.AUTH_FAILED:
+            self.refusals.forget(target.label, self.client.registry)
+
+    async def _target(
+        self, identity: Identity, retry_auth: bool = False
+    ) -> tuple[Target | None, Reading | None]:
         if identity.username is None:
-            return Target(identity.label, None, warn), None
+            return Target(identity.label, None), None
         lookup = await self._secret(identity)
         if lookup.status is KeyringStatus.OK and lookup.secret:
             creds = Credentials(identity.username, lookup.secret)
-            return Target(identity.label, creds, warn), None
+            refusal = None if retry_auth else self._refused(identity, creds)
+            if refusal is not None:
+                return None, refusal
+            return Target(identity.label, creds), None
         if lookup.status is KeyringStatus.OK:
             detail = "no secret stored in the keyring for this identity: edit it to add one"
         else:
@@ -202,8 +246,31 @@ class Monitor:
             state=State.ERROR,
             error_kind=ErrorKind.SECRET,
             detail=detail,
+            registry=self.client.registry,
+            repository=self.client.repository,
+            docker_hub=self.client.docker_hub,
         )
         return None, reading
+
+    def _refused(self, identity: Identity, creds: Credentials) -> Reading | None:
+        """An `auth_failed` reading, without a request, for a login refused before."""
+        refusal = self.refusals.refused(
+            identity.label, self.client.registry, creds.username, creds.secret
+        )
+        if refusal is None:
+            return None
+        said = f" ({refusal.detail})" if refusal.detail else ""
+        return Reading(
+            label=identity.label,
+            username=identity.username,
+            checked_at=self.clock.time(),
+            state=State.AUTH_FAILED,
+            detail=f"login refused at {iso_time(refusal.at)}{said}; not retried: fix the token "
+            "(edit the identity) or pass --retry-auth",
+            registry=self.client.registry,
+            repository=self.client.repository,
+            docker_hub=self.client.docker_hub,
+        )
 
     async def _secret(self, identity: Identity) -> SecretLookup:
         cached = self._secrets.get(identity.label)
@@ -232,9 +299,9 @@ class Monitor:
             # Docker Hub locks a username out after repeated bad logins: never retry by itself.
             track.halted = True
             track.failures += 1
-        elif (
-            reading.state in (State.THROTTLED, State.ERROR)
-            and reading.error_kind is not ErrorKind.SECRET
+        elif reading.state in (State.THROTTLED, State.ERROR) and reading.error_kind not in (
+            ErrorKind.SECRET,
+            ErrorKind.NOT_FOUND,  # a configuration error: checked each round, no backoff
         ):
             track.failures += 1
             track.not_before = now + self.policy.delay(

@@ -1,20 +1,27 @@
-"""Renderings of readings for the headless commands: a text table, JSON, and the exit code."""
+"""Renderings of assessments for the headless commands: a text table, JSON, the exit code, and
+the token and HEAD checks.
+
+Everything here renders an `Assessment` (or a check result); nothing re-derives what a reading
+means. Imports stay light (no httpx): `pullwatch check` loads this module on every run.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import math
 from collections.abc import Mapping, Sequence
 from enum import IntEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pullwatch.advice import Advice, advise
-from pullwatch.hub.client import Exchange, ProbeResult, TokenResult
-from pullwatch.hub.headers import RateValue, format_window, parse_source
-from pullwatch.hub.redact import one_line
-from pullwatch.reading import Reading, State
+from pullwatch.assess import Assessment
+from pullwatch.durations import format_coarse, format_span, iso_time, minutes_up
+from pullwatch.reading import ErrorKind, Reading, State, Step
 from pullwatch.recovery import Recovery
+from pullwatch.redact import one_line
+
+if TYPE_CHECKING:
+    from pullwatch.hub.client import Exchange, ProbeResult, TokenResult
+    from pullwatch.hub.headers import RateValue
 
 
 class ExitCode(IntEnum):
@@ -26,125 +33,212 @@ class ExitCode(IntEnum):
     UNKNOWN = 3
 
 
-STATE_LABELS = {
-    State.OK: "ok",
-    State.LOW: "low",
-    State.EXHAUSTED: "exhausted",
-    State.UNMETERED: "unmetered",
-    State.AUTH_FAILED: "auth failed",
-    State.THROTTLED: "throttled",
-    State.ERROR: "error",
-    State.UNKNOWN: "unknown",
-}
-
-_STATE_COLOURS = {  # ANSI SGR
+_STATE_COLOURS = {  # ANSI SGR: bad states bold, so they stand out without colour too
     State.OK: "32",
-    State.LOW: "33",
+    State.LOW: "33;1",
     State.EXHAUSTED: "31;1",
     State.UNMETERED: "36",
-    State.AUTH_FAILED: "31",
-    State.THROTTLED: "35",
-    State.ERROR: "31",
-    State.UNKNOWN: "2",
+    State.AUTH_FAILED: "31;1",
+    State.THROTTLED: "35;1",
+    State.ERROR: "31;1",
+    State.UNKNOWN: "1",
 }
 
+# Failures that are the registry's or the network's, not one identity's: when every identity
+# fails with the same one, the advice is said once for the registry.
+_REGISTRY_WIDE = frozenset(
+    {
+        ErrorKind.DNS,
+        ErrorKind.CONNECT,
+        ErrorKind.TLS,
+        ErrorKind.PLAIN_HTTP,
+        ErrorKind.TIMEOUT,
+        ErrorKind.NOT_FOUND,
+    }
+)
 
-def iso_time(epoch: float) -> str:
-    return (
-        dt.datetime.fromtimestamp(epoch, dt.UTC)
-        .isoformat(timespec="seconds")
-        .replace("+00:00", "Z")
-    )
 
-
-def source_display(source: str | None) -> str:
-    parsed = parse_source(source)
-    return parsed.display if parsed else "-"
-
-
-def reading_code(reading: Reading, crit: int | None = 0) -> ExitCode:
-    """One reading's verdict. LOW already reflects the warning threshold in force."""
-    if reading.state in (State.EXHAUSTED, State.AUTH_FAILED):
+def assessment_code(assessment: Assessment, crit: int | None = 0) -> ExitCode:
+    """One identity's verdict. `low` already reflects the warning threshold in force."""
+    state = assessment.state
+    if state in (State.EXHAUSTED, State.AUTH_FAILED):
         return ExitCode.CRITICAL
-    if reading.remaining is not None and crit is not None and reading.remaining <= crit:
+    quota = assessment.quota
+    if quota is not None and not quota.stale and crit is not None and quota.remaining <= crit:
         return ExitCode.CRITICAL
-    if reading.state in (State.LOW, State.THROTTLED):
+    if state in (State.LOW, State.THROTTLED):
         return ExitCode.WARNING
-    if reading.state in (State.ERROR, State.UNKNOWN):
+    if state in (State.ERROR, State.UNKNOWN):
         return ExitCode.UNKNOWN
     return ExitCode.OK
 
 
-def exit_code(readings: Sequence[Reading], crit: int | None = 0) -> ExitCode:
+def exit_code(assessments: Sequence[Assessment], crit: int | None = 0) -> ExitCode:
     """The worst verdict: critical, then warning, then unknown, then ok."""
-    codes = {reading_code(r, crit) for r in readings}
+    codes = {assessment_code(a, crit) for a in assessments}
     for code in (ExitCode.CRITICAL, ExitCode.WARNING, ExitCode.UNKNOWN):
         if code in codes:
             return code
-    return ExitCode.OK if readings else ExitCode.UNKNOWN
+    return ExitCode.OK if assessments else ExitCode.UNKNOWN
 
 
-def remaining_text(reading: Reading) -> str:
-    if reading.state is State.UNMETERED:
+def remaining_text(assessment: Assessment, now: float | None = None) -> str:
+    """`76/100`, `unlimited`, `-`, or a stale value with its age: `76/100 (as of 3m ago)`."""
+    quota = assessment.quota
+    if assessment.state is State.UNMETERED:
         return "unlimited"
-    if reading.remaining is None and reading.limit is None:
+    if quota is None:
+        if assessment.unmetered:
+            return "unlimited (when last measured)"
         return "-"
-    left = "?" if reading.remaining is None else str(reading.remaining)
-    right = "?" if reading.limit is None else str(reading.limit)
-    return f"{left}/{right}"
+    text = f"{quota.remaining}/{quota.limit}"
+    if quota.stale:
+        when = now if now is not None else assessment.reading.checked_at
+        text += f" (as of {format_coarse(when - quota.as_of)} ago)"
+    return text
+
+
+def source_text(assessment: Assessment) -> str:
+    source = assessment.reading.source
+    if source is None and assessment.quota is not None:
+        source = assessment.quota.source
+    return source.display if source is not None else "-"
+
+
+def window_text(assessment: Assessment) -> str:
+    quota = assessment.quota
+    window = quota.window_seconds if quota is not None else assessment.reading.window_seconds
+    return format_span(window)
 
 
 def render_table(
-    readings: Sequence[Reading],
+    assessments: Sequence[Assessment],
     *,
     color: bool = False,
     notes: Mapping[str, Sequence[str]] | None = None,
+    footer: Sequence[str] = (),
+    now: float | None = None,
 ) -> str:
     """A plain table, one identity per line, columns sized to their content; then `notes`
-    (per identity label: warnings and next steps), one indented line each."""
+    (per identity label: warnings and next steps), one line each, then `footer` lines."""
     headers = ("IDENTITY", "STATE", "REMAINING", "WINDOW", "SOURCE", "LATENCY", "DETAIL")
     rows: list[tuple[str, ...]] = []
-    for r in readings:
+    for a in assessments:
+        r = a.reading
         latency = f"{r.latency_ms:.0f} ms" if r.latency_ms is not None else "-"
         rows.append(
             (
-                r.label,
-                STATE_LABELS[r.state],
-                remaining_text(r),
-                format_window(r.window_seconds),
-                source_display(r.source),
+                one_line(r.label, 64),
+                a.state.label,
+                remaining_text(a, now),
+                window_text(a),
+                one_line(source_text(a), 40),
                 latency,
-                one_line(r.detail or "", 160),
+                one_line(a.reason or "", 160),
             )
         )
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
-    for reading, row in zip(readings, rows, strict=True):
+    for assessment, row in zip(assessments, rows, strict=True):
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
         if color:
-            cells[1] = f"\x1b[{_STATE_COLOURS[reading.state]}m{cells[1]}\x1b[0m"
+            cells[1] = f"\x1b[{_STATE_COLOURS[assessment.state]}m{cells[1]}\x1b[0m"
         lines.append("  ".join(cells).rstrip())
-    for reading in readings:
-        for note in (notes or {}).get(reading.label, ()):
-            lines.append(f"{reading.label}: {one_line(note, 300)}")
+    for assessment in assessments:
+        for note in (notes or {}).get(assessment.label, ()):
+            lines.append(f"{one_line(assessment.label, 64)}: {one_line(note, 300)}")
+    lines.extend(one_line(line, 400) for line in footer)
     return "\n".join(lines)
 
 
+def registry_wide_failure(assessments: Sequence[Assessment]) -> Assessment | None:
+    """When every identity failed for the same registry-wide reason (registry down, DNS, TLS,
+    a missing probe manifest), one of them stands for all; else None."""
+    if len(assessments) < 2:
+        return None
+    kinds = {a.reading.error_kind for a in assessments if a.state is State.ERROR}
+    if len(kinds) != 1 or any(a.state is not State.ERROR for a in assessments):
+        return None
+    kind = next(iter(kinds))
+    return assessments[0] if kind in _REGISTRY_WIDE else None
+
+
+def check_notes(
+    assessments: Sequence[Assessment], now: float
+) -> tuple[dict[str, list[str]], list[str]]:
+    """What `check` prints under the table: per identity (bucket warnings, recovery, last known,
+    next steps), and lines for the whole registry (said once, not once per identity)."""
+    shared = registry_wide_failure(assessments)
+    footer: list[str] = []
+    if shared is not None:
+        footer.append(f"every identity: {shared.reason or shared.state.label}")
+        footer += [f"next: {step}" for step in shared.advice.steps]
+    notes: dict[str, list[str]] = {}
+    for a in assessments:
+        lines = [f"warning: {message}" for message in a.warnings]
+        recovery = recovery_line(a.recovery, now)
+        if recovery and a.state in (State.LOW, State.EXHAUSTED):
+            lines.append(recovery)
+        if shared is None:
+            lines += list(a.advice.steps)
+        if lines:
+            notes[a.label] = lines
+    return notes, footer
+
+
+def last_known_json(assessment: Assessment) -> dict[str, Any] | None:
+    """The last reading that measured the quota, for `check --json` (null when none)."""
+    last = assessment.last_known
+    if last is None:
+        return None
+    return {
+        "state": last.state.value,
+        "limit": last.limit,
+        "remaining": last.remaining,
+        "window_seconds": last.window_seconds,
+        "source": None if last.source is None else last.source.value,
+        "checked_at": iso_time(last.checked_at),
+    }
+
+
+def assessment_json(assessment: Assessment) -> dict[str, Any]:
+    """One identity in `check --json`: the measurement's keys, with the assessed state, plus
+    what it means. `limit`/`remaining`/`window_seconds` are this probe's only (null when it
+    failed); `last_known` holds the last good reading's, with its time."""
+    document = assessment.reading.to_json()
+    document["state"] = assessment.state.value
+    document["detail"] = assessment.reason
+    document["error"] = (
+        assessment.reason
+        if assessment.state in (State.AUTH_FAILED, State.THROTTLED, State.ERROR)
+        or (assessment.state is State.UNKNOWN and assessment.reading.probed)
+        else None
+    )
+    document.update(
+        {
+            "last_known": last_known_json(assessment),
+            "insights": assessment.warnings,
+            "recovery": recovery_json(assessment.recovery),
+            "advice": list(assessment.advice.steps),
+        }
+    )
+    return document
+
+
 def render_json(
-    readings: Sequence[Reading],
+    assessments: Sequence[Assessment],
     *,
     checked_at: float,
     registry: str,
     repository: str,
     extra: dict[str, Any] | None = None,
-    per_identity: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> str:
-    """The `check --json` document (design.md §3); `per_identity` adds keys by label."""
+    """The `check --json` document: every time ISO 8601 UTC, unknowns null."""
     document: dict[str, Any] = {
         "checked_at": iso_time(checked_at),
         "registry": registry,
         "repository": repository,
-        "identities": [{**r.to_json(), **(per_identity or {}).get(r.label, {})} for r in readings],
+        "identities": [assessment_json(a) for a in assessments],
     }
     if extra:
         document.update(extra)
@@ -176,7 +270,9 @@ def describe_token_check(result: TokenResult) -> str:
         f"{result.label} ({result.username})" if result.username else f"{result.label} (anonymous)"
     )
     lines = [f"Token check: {who}"]
-    if result.ok:
+    if result.ok and result.http_status is None:
+        lines.append(f"  result: {result.detail}")
+    elif result.ok:
         lines.append(
             f"  result: token issued, HTTP {result.http_status}"
             + (f" in {result.latency_ms:.0f} ms" if result.latency_ms is not None else "")
@@ -186,7 +282,7 @@ def describe_token_check(result: TokenResult) -> str:
         if result.issued_at is not None:
             lines.append(f"  issued at: {iso_time(result.issued_at)}")
     else:
-        lines.append(f"  result: {STATE_LABELS[result.state]}: {result.detail}")
+        lines.append(f"  result: {result.state.label}: {result.detail}")
         lines.extend(advice_lines(token_advice(result)))
     lines.append("Requests (secrets and tokens are never shown):")
     lines.extend(_exchange_lines(result.exchanges, with_headers=True))
@@ -210,10 +306,13 @@ def describe_token_check(result: TokenResult) -> str:
         if pull is not None:
             limit = "?" if pull.limit is None else str(pull.limit)
             lines.append(
-                f"  pull_limit: {limit} per {pull.interval or '?'} s "
-                f"({format_window(pull.interval)})"
+                f"  pull_limit: {limit} per {pull.interval or '?'} s ({format_span(pull.interval)})"
             )
     return "\n".join(lines)
+
+
+def _whole(value: float | None) -> int | None:
+    return None if value is None else int(value)
 
 
 def token_check_json(result: TokenResult) -> dict[str, Any]:
@@ -223,10 +322,11 @@ def token_check_json(result: TokenResult) -> dict[str, Any]:
         "username": result.username,
         "ok": result.ok,
         "state": result.state.value,
-        "error": result.detail,
+        "detail": result.detail,
+        "error": None if result.ok else result.detail,
         "error_kind": None if result.error_kind is None else result.error_kind.value,
         "http_status": result.http_status,
-        "latency_ms": result.latency_ms,
+        "latency_ms": None if result.latency_ms is None else round(result.latency_ms, 1),
         "retry_after": result.retry_after,
         "expires_in": result.expires_in,
         "expires_at": None if result.expires_at is None else iso_time(result.expires_at),
@@ -237,8 +337,8 @@ def token_check_json(result: TokenResult) -> dict[str, Any]:
             "sub": claims.subject,
             "iss": claims.issuer,
             "aud": claims.audience,
-            "iat": claims.issued_at,
-            "exp": claims.expires_at,
+            "iat": _whole(claims.issued_at),
+            "exp": _whole(claims.expires_at),
             "access": [dict(a) for a in claims.access],
             "pull_limit": None
             if claims.pull_limit is None
@@ -262,6 +362,7 @@ def token_advice(result: TokenResult) -> Advice | None:
         error_kind=result.error_kind,
         detail=result.detail,
         retry_after=result.retry_after,
+        step=Step.TOKEN,
     )
     return advise(reading)
 
@@ -283,38 +384,43 @@ def advice_json(advice: Advice | None) -> dict[str, Any] | None:
 
 def exchange_json(ex: Exchange) -> dict[str, Any]:
     return {
-        "step": ex.step,
+        "step": ex.step.value,
         "method": ex.method,
         "url": ex.url,
         "auth": ex.auth,
         "status": ex.status,
-        "latency_ms": ex.latency_ms,
+        "latency_ms": None if ex.latency_ms is None else round(ex.latency_ms, 1),
         "error": ex.error,
         "headers": [[k, v] for k, v in ex.headers],
     }
 
 
-def describe_head_check(result: ProbeResult) -> str:
+def describe_head_check(result: ProbeResult, assessment: Assessment) -> str:
     """A HEAD check as plain text: the requests, the headers, the parse, the verdict."""
     r = result.reading
     who = f"{r.label} ({r.username})" if r.username else f"{r.label} (anonymous)"
     lines = [f"HEAD check: {who}", f"  {HEAD_DOES_NOT_COUNT}"]
-    verdict = STATE_LABELS[r.state] + (f": {r.detail}" if r.detail else "")
+    verdict = assessment.state.label + (f": {assessment.reason}" if assessment.reason else "")
     lines.append(f"  state: {verdict}")
-    lines.extend(advice_lines(advise(r)))
+    if r.step is not None and r.step is not Step.HEAD:
+        lines.append(f"  decided by: the {r.step.title} (no HEAD answer to read)")
+    lines.extend(advice_lines(assessment.advice))
     lines.append("Requests (secrets and tokens are never shown):")
     lines.extend(_exchange_lines(result.exchanges, with_headers=True))
     lines.append("Parsed:")
     rl = result.ratelimit
     if rl is None:
-        lines.append("  (no answer to parse)")
+        lines.append("  (no HEAD answer to parse)")
     else:
         lines.append(f"  limit: {_rate(rl.limit)}")
         lines.append(f"  remaining: {_rate(rl.remaining)}")
         lines.append(
-            f"  window: {format_window(rl.window)}"
+            f"  window: {format_span(rl.window)}"
             + (" (w=, rolling; no reset time is sent)" if rl.window else "")
         )
+        problem = rl.quota_problem()
+        if problem:
+            lines.append(f"  quota: unreadable ({problem})")
         lines.append(f"  metered: {'yes' if rl.metered else 'no (no ratelimit headers)'}")
         source = rl.source
         lines.append(
@@ -331,10 +437,10 @@ def _rate(value: RateValue | None) -> str:
     return f"{count}{window}   raw: {value.raw!r}"
 
 
-def head_check_json(result: ProbeResult) -> dict[str, Any]:
+def head_check_json(result: ProbeResult, assessment: Assessment) -> dict[str, Any]:
     rl = result.ratelimit
     return {
-        "reading": result.reading.to_json(),
+        "reading": assessment_json(assessment),
         "head_counts_as_pull": False,
         "parsed": None
         if rl is None
@@ -343,11 +449,12 @@ def head_check_json(result: ProbeResult) -> dict[str, Any]:
             "limit": None if rl.limit is None else rl.limit.count,
             "remaining": None if rl.remaining is None else rl.remaining.count,
             "window_seconds": rl.window,
+            "quota_problem": rl.quota_problem(),
             "source": None if rl.source is None else rl.source.value,
             "source_kind": None if rl.source is None else rl.source.kind.value,
         },
         "requests": [exchange_json(ex) for ex in result.exchanges],
-        "advice": advice_json(advise(result.reading)),
+        "advice": advice_json(assessment.advice),
     }
 
 
@@ -371,11 +478,6 @@ def recovery_line(recovery: Recovery | None, now: float) -> str | None:
         return None
     next_in, full_in = recovery.next_in(now) or 0.0, recovery.full_in(now) or 0.0
     return (
-        f"recovery (estimate): next pull back <= {_minutes_up(next_in)}, "
-        f"full <= {_minutes_up(full_in)}"
+        f"recovery (estimate): next pull back <= {minutes_up(next_in)}, "
+        f"full <= {minutes_up(full_in)}"
     )
-
-
-def _minutes_up(seconds: float) -> str:
-    minutes = max(math.ceil(seconds / 60), 1)
-    return f"{minutes}m" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"

@@ -25,9 +25,10 @@ from fractions import Fraction
 from typing import Any
 
 from pullwatch import durations
-from pullwatch.hub.headers import format_window, parse_source
+from pullwatch.assess import Assessment
+from pullwatch.durations import format_span
 from pullwatch.insights import DOCUMENTED_ANONYMOUS, DOCUMENTED_PERSONAL
-from pullwatch.reading import METERED_STATES, Reading, State
+from pullwatch.reading import State
 
 HOUR = 3600
 DAY = 86400
@@ -104,21 +105,29 @@ class Quota:
             raise PlanError("the window must be more than 0 seconds")
 
 
-def quota_from_reading(reading: Reading) -> Quota | None:
-    """The planner's quota from an identity's latest reading; None when it has no numbers."""
-    source = parse_source(reading.source)
+def quota_from_assessment(assessment: Assessment) -> Quota | None:
+    """The planner's quota from an identity's assessment; None when nothing is known.
+
+    A stale quota (the latest probe failed) is the last live limit, and says so.
+    """
+    reading = assessment.reading
+    quota = assessment.quota
+    source = quota.source if quota is not None else reading.source
     anonymous = reading.username is None or (source is not None and source.is_ip)
-    if reading.state is State.UNMETERED:
+    if assessment.unmetered:
         return Quota(None, DOCUMENTED_PERSONAL[1], f"live: {reading.label} is not metered")
-    if reading.state in METERED_STATES and reading.limit is not None and reading.window_seconds:
+    if quota is not None and quota.window_seconds:
+        origin = f"live: {reading.label}"
+        if quota.stale:
+            origin = f"{reading.label}'s last live reading (the latest probe failed)"
         return Quota(
-            reading.limit,
-            reading.window_seconds,
-            f"live: {reading.label}",
-            remaining=reading.remaining,
+            quota.limit,
+            quota.window_seconds,
+            origin,
+            remaining=quota.remaining,
             anonymous=anonymous,
         )
-    if reading.state is State.EXHAUSTED:  # a HEAD 429 without headers: no numbers to read
+    if assessment.state is State.EXHAUSTED:  # a HEAD 429 without headers: no numbers to read
         limit, window = DOCUMENTED_ANONYMOUS if anonymous else DOCUMENTED_PERSONAL
         return Quota(
             limit,
@@ -260,7 +269,7 @@ def evaluate(plan: ScanPlan, quota: Quota) -> PlanResult:
         with_login = evaluate(plan, Quota(limit, window, "documented Personal"))
         verdict = "would fit" if with_login.fits else "would not fit either"
         notes.append(
-            f"with a free Docker ID (documented {limit} per {format_window(window)}) this plan "
+            f"with a free Docker ID (documented {limit} per {format_span(window)}) this plan "
             f"{verdict} ({with_login.pulls_per_window} pulls per window)"
         )
     return PlanResult(
@@ -268,18 +277,6 @@ def evaluate(plan: ScanPlan, quota: Quota) -> PlanResult:
         fits=fits, headroom=budget - per_window, largest_cap=largest_cap,
         all_tags_fit=all_tags_fit, shortest_interval=shortest, notes=tuple(notes),
     )  # fmt: skip
-
-
-def format_hours(seconds: Fraction) -> str:
-    """Exact seconds as hours for people: `24 h`, `1.5 h`, `2 h 24 min`, `40 min`."""
-    if seconds % HOUR == 0:
-        return f"{seconds // HOUR} h"
-    if seconds < HOUR and seconds % 60 == 0:
-        return f"{seconds // 60} min"
-    hours, rest = divmod(seconds, HOUR)
-    if rest % 60 == 0 and hours:
-        return f"{hours} h {rest // 60} min"
-    return f"{float(seconds / HOUR):.2f} h"
 
 
 def _pulls(value: Fraction) -> str:
@@ -295,8 +292,8 @@ def describe(result: PlanResult) -> list[str]:
     lines = [
         f"Per scan: {plan.repositories} repositories x {plan.images_per_repository} images "
         f"({cap}){arches}{hosts} = {result.pulls_per_scan} pulls",
-        f"Scans: every {format_hours(plan.interval)}, so at most {result.scans_per_window} "
-        f"in any {format_window(quota.window)} window ({_pulls(result.pulls_per_day)} pulls a day)",
+        f"Scans: every {format_span(plan.interval)}, so at most {result.scans_per_window} "
+        f"in any {format_span(quota.window)} window ({_pulls(result.pulls_per_day)} pulls a day)",
     ]
     if quota.limit is None:
         lines.append(f"Limit: none ({quota.origin}): the plan fits.")
@@ -305,7 +302,7 @@ def describe(result: PlanResult) -> list[str]:
     reserve = f" - {plan.reserve} reserved" if plan.reserve else ""
     lines.append(
         f"Pulls per window: {result.pulls_per_window} of {quota.limit}{reserve} "
-        f"per {format_window(quota.window)} ({quota.origin})"
+        f"per {format_span(quota.window)} ({quota.origin})"
     )
     if result.fits:
         lines.append(f"Fits: yes, {result.headroom} pulls to spare per window.")
@@ -325,7 +322,7 @@ def describe(result: PlanResult) -> list[str]:
             else ""
         )
         lines.append(
-            f"Shortest interval at this Cap: {format_hours(shortest)} (or longer{hours}; at most "
+            f"Shortest interval at this Cap: {format_span(shortest)} (or longer{hours}; at most "
             f"{result.most_scans_per_day} scans a day)"
         )
     elif result.pulls_per_scan:

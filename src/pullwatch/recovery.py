@@ -2,7 +2,7 @@
 
 Docker Hub's window is rolling and no reset time is sent, so a pull returns `w` seconds after it
 was made - and pullwatch never sees pulls, only readings of `remaining`. What it can say for
-sure, reading by reading (hub-protocol.md §2):
+sure, reading by reading (docs/protocol.md, "The window"):
 
 - the deficit seen at the first reading (limit - remaining) was pulled before that reading, so
   it is all back by `first reading + w` at the latest;
@@ -16,8 +16,10 @@ have been made; a pull is back by that time + w. "Next pull back" is the oldest 
 "full" the newest's. Both are upper bounds ("≤"), and they tighten as readings accumulate: when
 every drop is watched, they are within one refresh interval of the truth.
 
-Readings are grouped by bucket (`source`), not by identity: two identities charged to one
-account or one IP share one quota and one history. Only the last window's readings matter.
+Readings are grouped by bucket (`Reading.bucket_key`: registry, repository and source), not by
+identity: two identities charged to one account or one IP share one quota and one history;
+readings of another registry or probe repository never mix in. Only the last window's
+readings matter.
 """
 
 from __future__ import annotations
@@ -49,12 +51,14 @@ class Recovery:
         return None if self.full_at is None else max(self.full_at - now, 0.0)
 
 
+BucketKey = tuple[str, str, str]
+
+
 def usable(reading: Reading) -> bool:
-    """Does this reading say how many pulls a bucket has left?"""
+    """Does this reading say how many pulls a bucket has left (a valid quota, a window)?"""
     return (
         reading.state in METERED_STATES
-        and reading.limit is not None
-        and reading.remaining is not None
+        and reading.quota_valid
         and reading.window_seconds is not None
         and reading.source is not None
     )
@@ -67,10 +71,10 @@ class RecoveryTracker:
     next to nothing; `estimate()` is the same computation over a list.
     """
 
-    __slots__ = ("_batches", "_last_at", "_readings", "_window", "source")
+    __slots__ = ("_batches", "_last_at", "_readings", "_window", "key")
 
-    def __init__(self, source: str) -> None:
-        self.source = source
+    def __init__(self, key: BucketKey) -> None:
+        self.key = key
         self._batches: list[list[float]] = []  # [latest possible pull time, count], oldest first
         self._window: int | None = None
         self._last_at: float | None = None
@@ -78,7 +82,7 @@ class RecoveryTracker:
 
     def observe(self, reading: Reading) -> None:
         """Take one usable reading of this bucket (others, and out-of-order ones, are ignored)."""
-        if not usable(reading) or reading.source != self.source:
+        if not usable(reading) or reading.bucket_key != self.key:
             return
         if self._last_at is not None and reading.checked_at < self._last_at:
             return
@@ -113,9 +117,9 @@ class RecoveryTracker:
         }
 
     @classmethod
-    def from_state(cls, source: str, state: object) -> RecoveryTracker:
+    def from_state(cls, key: BucketKey, state: object) -> RecoveryTracker:
         """The tracker `to_state()` described; a fresh one if the state is unreadable."""
-        tracker = cls(source)
+        tracker = cls(key)
         try:
             assert isinstance(state, dict)
             batches = [[float(t), float(n)] for t, n in state["batches"]]
@@ -126,7 +130,7 @@ class RecoveryTracker:
             tracker._last_at = None if last_at is None else float(last_at)
             tracker._readings = int(state["readings"])
         except (AssertionError, KeyError, TypeError, ValueError):
-            return cls(source)
+            return cls(key)
         return tracker
 
     def recovery(self) -> Recovery | None:
@@ -147,15 +151,16 @@ class RecoveryTracker:
 def estimate(readings: Iterable[Reading]) -> Recovery | None:
     """The recovery of the bucket of the latest usable reading, from that bucket's readings.
 
-    Readings of other buckets (another source) are ignored; so are failed or unmetered ones.
+    Readings of other buckets (another source, registry or repository) are ignored; so are
+    failed or unmetered ones.
     None when there is nothing metered to go on.
     """
     ordered = sorted((r for r in readings if usable(r)), key=lambda r: r.checked_at)
     if not ordered:
         return None
     latest = ordered[-1]
-    assert latest.source is not None and latest.window_seconds is not None
-    tracker = RecoveryTracker(latest.source)
+    assert latest.bucket_key is not None and latest.window_seconds is not None
+    tracker = RecoveryTracker(latest.bucket_key)
     horizon = latest.checked_at - 2 * latest.window_seconds  # older readings cannot matter
     for reading in ordered:
         if reading.checked_at > horizon:

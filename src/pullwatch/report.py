@@ -3,7 +3,7 @@
 Per identity: state and reason, the numbers and the raw header values, the bucket (source), the
 last probe, what it means and the next steps, bucket warnings, and an optional history summary;
 plus pullwatch's version, the registry and repository, and the keyring's status. Every string
-passes `hub/redact.py` on the way out (and the JSON document is scrubbed once more as a whole),
+passes `redact.py` on the way out (and the JSON document is scrubbed once more as a whole),
 so no secret, token, `dckr_jti_` id or password can reach a ticket.
 
 The history summary is optional and comes from outside: a short text, or a `HistorySummary`
@@ -14,18 +14,18 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from pullwatch import __version__
-from pullwatch.advice import Advice, advise
+from pullwatch.assess import Assessment
+from pullwatch.durations import iso_time
 from pullwatch.history import History
-from pullwatch.hub.headers import format_window, parse_source
-from pullwatch.hub.redact import one_line, redact
-from pullwatch.output import STATE_LABELS, iso_time, recovery_line, remaining_text
-from pullwatch.reading import METERED_STATES, Reading
-from pullwatch.recovery import estimate
+from pullwatch.output import recovery_line, remaining_text, source_text, window_text
+from pullwatch.reading import METERED_STATES, Reading, Source
+from pullwatch.redact import one_line, redact
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +36,7 @@ class HistorySummary:
     since: float | None = None  # the oldest reading summarised (epoch seconds)
     lowest_remaining: int | None = None
     highest_remaining: int | None = None
-    sources: tuple[str, ...] = ()  # distinct sources seen, oldest first
+    sources: tuple[Source, ...] = ()  # distinct sources seen, oldest first
     states: Mapping[str, int] = field(default_factory=dict)  # state -> count
     recovery: str | None = None  # e.g. "next pull back ≤ 12m, full ≤ 5h13m (estimate)"
 
@@ -51,16 +51,11 @@ class HistorySummary:
         if self.states:
             parts.append(", ".join(f"{state} x{n}" for state, n in self.states.items()))
         if len(self.sources) > 1:
-            shown = [_source_display(s) for s in self.sources]
+            shown = [s.display for s in self.sources]
             parts.append(f"{len(self.sources)} sources ({', '.join(shown[-3:])})")
         if self.recovery:
             parts.append(self.recovery)
         return "; ".join(parts)
-
-
-def _source_display(raw: str) -> str:
-    source = parse_source(raw)
-    return source.display if source is not None else raw
 
 
 def summarize_history(readings: Sequence[Reading], recovery: str | None = None) -> HistorySummary:
@@ -69,7 +64,7 @@ def summarize_history(readings: Sequence[Reading], recovery: str | None = None) 
     remaining = [
         r.remaining for r in ordered if r.state in METERED_STATES and r.remaining is not None
     ]
-    sources: list[str] = []
+    sources: list[Source] = []
     states: dict[str, int] = {}
     for r in ordered:
         if r.source and r.source not in sources:
@@ -88,10 +83,12 @@ def summarize_history(readings: Sequence[Reading], recovery: str | None = None) 
 
 @dataclass(frozen=True, slots=True)
 class IdentityReport:
-    reading: Reading
-    advice: Advice
-    warnings: tuple[str, ...] = ()
+    assessment: Assessment
     history: str | None = None
+
+    @property
+    def reading(self) -> Reading:
+        return self.assessment.reading
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,31 +107,20 @@ class Report:
 
 
 def build_report(
-    readings: Sequence[Reading],
+    assessments: Sequence[Assessment],
     *,
     generated_at: float,
     registry: str,
     repository: str,
     keyring: str | None = None,
-    warnings: Mapping[str, Sequence[str]] | None = None,
     history: Mapping[str, str | HistorySummary] | None = None,
-    recovers_in: Mapping[str, float] | None = None,
 ) -> Report:
     """Everything the report shows, computed once; rendering only formats it."""
     entries = []
-    for reading in readings:
-        summary = (history or {}).get(reading.label)
+    for assessment in assessments:
+        summary = (history or {}).get(assessment.label)
         text = summary.text() if isinstance(summary, HistorySummary) else summary
-        entries.append(
-            IdentityReport(
-                reading=reading,
-                advice=advise(
-                    reading, readings, recovers_in=(recovers_in or {}).get(reading.label)
-                ),
-                warnings=tuple((warnings or {}).get(reading.label, ())),
-                history=text,
-            )
-        )
+        entries.append(IdentityReport(assessment=assessment, history=text))
     return Report(
         generated_at=generated_at,
         registry=registry,
@@ -149,17 +135,17 @@ def _s(text: str | None, limit: int = 400) -> str:
     return one_line(text or "", limit)
 
 
-def _facts(entry: IdentityReport) -> list[tuple[str, str]]:
+def _facts(entry: IdentityReport, now: float) -> list[tuple[str, str]]:
     """(name, value) rows for one identity, already redacted."""
-    r = entry.reading
+    a = entry.assessment
+    r = a.reading
+    login = "Docker ID" if r.docker_hub else "username"
     rows = [
-        ("Account", f"Docker ID {_s(r.username, 80)}" if r.username else "anonymous (no login)"),
-        ("State", STATE_LABELS[r.state] + (f": {_s(r.detail)}" if r.detail else "")),
+        ("Account", f"{login} {_s(r.username, 80)}" if r.username else "anonymous (no login)"),
+        ("State", a.state.label + (f": {_s(a.reason)}" if a.reason else "")),
     ]
-    if r.limit is not None or r.remaining is not None:
-        rows.append(
-            ("Remaining", f"{remaining_text(r)} per {format_window(r.window_seconds)} (rolling)")
-        )
+    if a.quota is not None or a.unmetered:
+        rows.append(("Remaining", f"{remaining_text(a, now)} per {window_text(a)} (rolling)"))
     if r.raw_limit is not None or r.raw_remaining is not None:
         raw = []
         if r.raw_limit is not None:
@@ -167,11 +153,13 @@ def _facts(entry: IdentityReport) -> list[tuple[str, str]]:
         if r.raw_remaining is not None:
             raw.append(f"ratelimit-remaining: {_s(r.raw_remaining, 120)}")
         rows.append(("Headers", "; ".join(raw)))
-    source = parse_source(r.source)
+    source = r.source or (a.quota.source if a.quota is not None else None)
     if source is not None:
         rows.append(("Source", f"{_s(source.value, 80)} ({source.kind.value})"))
-    if r.state.value != "unknown":
+    if r.probed:
         probe = [f"at {iso_time(r.checked_at)}"]
+        if r.step is not None:
+            probe.append(f"decided by the {r.step.title}")
         if r.http_status is not None:
             probe.append(f"HTTP {r.http_status}")
         if r.latency_ms is not None:
@@ -181,8 +169,11 @@ def _facts(entry: IdentityReport) -> list[tuple[str, str]]:
         if r.retry_after is not None:
             probe.append(f"Retry-After {r.retry_after:.0f} s")
         rows.append(("Last probe", ", ".join(probe)))
-    rows.append(("Meaning", _s(entry.advice.meaning)))
-    rows += [("Warning", _s(w)) for w in entry.warnings]
+    recovery = recovery_line(a.recovery, now)
+    if recovery:
+        rows.append(("Recovery", recovery))
+    rows.append(("Meaning", _s(a.advice.meaning)))
+    rows += [("Warning", _s(w)) for w in a.warnings]
     if entry.history:
         rows.append(("History", _s(entry.history)))
     return rows
@@ -206,22 +197,29 @@ def render_text(report: Report) -> str:
     lines += [f"  {name}: {value}" for name, value in _header_rows(report)]
     for entry in report.identities:
         lines += ["", f"== {_s(entry.reading.label, 64)}"]
-        lines += [f"  {name}: {value}" for name, value in _facts(entry)]
-        for number, step in enumerate(entry.advice.steps, start=1):
+        lines += [f"  {name}: {value}" for name, value in _facts(entry, report.generated_at)]
+        for number, step in enumerate(entry.assessment.advice.steps, start=1):
             lines.append(f"  Next {number}. {_s(step)}")
     return "\n".join(lines) + "\n"
 
 
+_CODE_SPAN = re.compile(r"(`[^`\n]+`)")
+
+
 def _md(text: str) -> str:
-    """Markdown-safe cell text: no pipes, no HTML, no stray emphasis."""
-    return (
-        text.replace("\\", "\\\\")
-        .replace("|", "\\|")
-        .replace("<", "&lt;")
-        .replace(">", "&gt;")
-        .replace("*", "\\*")
-        .replace("_", "\\_")
-    )
+    """Markdown-safe text for GitHub and Jira: markup characters backslash-escaped outside code
+    spans; code spans (`...`) kept verbatim, since escapes and entities show literally there.
+    No HTML entities: a `<` reads as `<` in both renderers."""
+    parts = _CODE_SPAN.split(text)
+    out = []
+    for index, part in enumerate(parts):
+        if index % 2:  # a code span: only a pipe needs escaping (tables)
+            out.append(part.replace("|", "\\|"))
+            continue
+        for char in "\\`|*_<>[]#":
+            part = part.replace(char, "\\" + char)
+        out.append(part)
+    return "".join(out)
 
 
 def render_markdown(report: Report) -> str:
@@ -232,35 +230,37 @@ def render_markdown(report: Report) -> str:
         "| Identity | State | Remaining | Window | Source |",
         "|---|---|---|---|---|",
     ]
+    now = report.generated_at
     for entry in report.identities:
-        r = entry.reading
-        source = parse_source(r.source)
+        a = entry.assessment
         lines.append(
-            f"| {_md(_s(r.label, 64))} | {_md(STATE_LABELS[r.state])} | "
-            f"{_md(remaining_text(r))} | {format_window(r.window_seconds)} | "
-            f"{_md(_s(source.display, 80)) if source else '-'} |"
+            f"| {_md(_s(a.label, 64))} | {_md(a.state.label)} | "
+            f"{_md(remaining_text(a, now))} | {_md(window_text(a))} | "
+            f"{_md(_s(source_text(a), 80))} |"
         )
     for entry in report.identities:
+        steps = entry.assessment.advice.steps
         lines += ["", f"### {_md(_s(entry.reading.label, 64))}", ""]
-        lines += [f"- **{name}:** {_md(value)}" for name, value in _facts(entry)]
-        if entry.advice.steps:
+        lines += [f"- **{name}:** {_md(value)}" for name, value in _facts(entry, now)]
+        if steps:
             lines += ["", "Next steps:", ""]
-            lines += [f"{n}. {_md(_s(step))}" for n, step in enumerate(entry.advice.steps, start=1)]
+            lines += [f"{n}. {_md(_s(step))}" for n, step in enumerate(steps, start=1)]
     lines += ["", "_Secrets, tokens and token ids are redacted; HEAD probes spend no pulls._"]
     return "\n".join(lines) + "\n"
 
 
 def report_json(report: Report) -> dict[str, Any]:
+    from pullwatch.output import assessment_json
+
     identities = []
     for entry in report.identities:
-        r = entry.reading
+        a = entry.assessment
         identities.append(
             {
-                **r.to_json(),
-                "checked_at": None if r.state.value == "unknown" else iso_time(r.checked_at),
-                "meaning": entry.advice.meaning,
-                "steps": list(entry.advice.steps),
-                "warnings": list(entry.warnings),
+                **assessment_json(a),
+                "meaning": a.advice.meaning,
+                "steps": list(a.advice.steps),
+                "warnings": a.warnings,
                 "history": entry.history,
             }
         )
@@ -291,22 +291,17 @@ def _scrub(value: Any) -> Any:
     return value
 
 
-def history_context(
+def history_summaries(
     history: History, readings: Sequence[Reading], now: float, lookback: float = 86_400.0
-) -> tuple[dict[str, HistorySummary], dict[str, float]]:
-    """Per identity: a summary of its recorded readings, and when its next pull is back.
-
-    The estimate comes from the identity's bucket (all readings charged to its source).
-    """
+) -> dict[str, HistorySummary]:
+    """Per identity: a summary of its recorded readings of this registry and manifest."""
     summaries: dict[str, HistorySummary] = {}
-    recovers: dict[str, float] = {}
     for reading in readings:
-        rows = history.for_label(reading.label, now - lookback)
-        bucket = history.for_source(reading.source, now - 2 * lookback) if reading.source else []
-        recovery = estimate(bucket)
-        summaries[reading.label] = summarize_history(rows, recovery=recovery_line(recovery, now))
-        if recovery is not None and recovery.recovering:
-            next_in = recovery.next_in(now)
-            if next_in is not None:
-                recovers[reading.label] = next_in
-    return summaries, recovers
+        rows = history.for_label(
+            reading.label,
+            now - lookback,
+            registry=reading.registry,
+            repository=reading.repository,
+        )
+        summaries[reading.label] = summarize_history(rows)
+    return summaries

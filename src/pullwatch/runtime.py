@@ -1,8 +1,7 @@
-"""Wiring: from flags, environment and config to a store, a client and a monitor.
+"""Wiring: from flags, environment and config to a store, a client, a monitor and a policy.
 
 The CLI and the TUI both start here, so a flag means the same thing everywhere. Precedence for
-the registry and repository: flag, then environment variable, then the config file, then the
-default.
+every setting: flag, then environment variable, then the config file, then the default.
 """
 
 from __future__ import annotations
@@ -11,37 +10,37 @@ import asyncio
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from pullwatch.assess import Assessment, Policy, assess_all
 from pullwatch.clock import SYSTEM_CLOCK, Clock
-from pullwatch.hub.client import (
+from pullwatch.hub.challenges import ChallengeCache
+from pullwatch.hub.client import HubClient, ProbeResult, Timeouts, TokenResult
+from pullwatch.hub.urls import (
     DEFAULT_REGISTRY,
     DEFAULT_REPOSITORY,
-    ChallengeCache,
     ConfigurationError,
-    HubClient,
-    ProbeResult,
-    Timeouts,
-    TokenResult,
+    ManifestRef,
+    is_docker_hub,
     normalize_registry,
-    normalize_repository,
+    parse_manifest_ref,
 )
-from pullwatch.identities.cryptfile import (
-    CRYPTFILE_NAME,
-    CRYPTFILE_TIMEOUT,
-    ENV_PASSPHRASE,
-    KeyringChoiceError,
-    Unlocker,
-    keyring_choice,
-    make_unlocker,
-)
+from pullwatch.identities.model import Config, Identity, KeyringChoiceError, keyring_choice
 from pullwatch.identities.secrets import SecretStore
-from pullwatch.identities.store import Config, Identity, IdentityStore
+from pullwatch.identities.store import IdentityStore
 from pullwatch.monitor import Monitor
 from pullwatch.paths import Paths
-from pullwatch.reading import Reading
+from pullwatch.reading import ErrorKind, Reading, State
+from pullwatch.recent import RecentHistory
+from pullwatch.refusals import FILE_NAME as REFUSALS_FILE
+from pullwatch.refusals import RefusalMemory
+
+if TYPE_CHECKING:
+    from pullwatch.identities.cryptfile import Unlocker
 
 ENV_REGISTRY = "PULLWATCH_REGISTRY"
 ENV_REPOSITORY = "PULLWATCH_REPOSITORY"
+DEFAULT_DEADLINE = 60.0  # seconds: a one-shot command's whole round
 
 
 @dataclass(slots=True)
@@ -53,11 +52,22 @@ class Runtime:
     store: IdentityStore
     config: Config
     registry: str
-    repository: str
+    manifest: ManifestRef
     clock: Clock = SYSTEM_CLOCK
     timeouts: Timeouts = field(default_factory=Timeouts)
     use_challenge_cache: bool = True
     unlocker: Unlocker | None = None  # the encrypted-file keyring, when opted in
+    warn_below: int | None = None  # --warn: overrides the config's warn_below
+    retry_auth: bool = False  # --retry-auth: send logins that were refused before
+
+    @property
+    def repository(self) -> str:
+        """The probed manifest as the user would write it (`name:tag`)."""
+        return self.manifest.display
+
+    @property
+    def docker_hub(self) -> bool:
+        return is_docker_hub(self.registry)
 
     def client(self) -> HubClient:
         cache = ChallengeCache(
@@ -65,42 +75,87 @@ class Runtime:
         )
         return HubClient(
             self.registry,
-            self.repository,
+            self.manifest,
             clock=self.clock,
             timeouts=self.timeouts,
             max_concurrency=self.config.settings.concurrency,
             challenge_cache=cache,
         )
 
-    def monitor(self, client: HubClient, warn_below: int | None = None) -> Monitor:
+    def refusals(self) -> RefusalMemory:
+        return RefusalMemory(self.paths.data_dir / REFUSALS_FILE)
+
+    def monitor(self, client: HubClient) -> Monitor:
         monitor = Monitor(
             client=client,
             secret_for=self.store.secret_for,
             clock=self.clock,
-            global_warn_below=warn_below
-            if warn_below is not None
-            else self.config.settings.warn_below,
+            refusals=self.refusals(),
+            retry_auth=self.retry_auth,
         )
         monitor.set_identities(self.config.identities)
         return monitor
 
+    def policy(self) -> Policy:
+        """The thresholds `assess` applies: each identity's own, else --warn, else the config's."""
+        settings = self.config.settings
+        return Policy(
+            warn_below=self.warn_below if self.warn_below is not None else settings.warn_below,
+            identity_warn={i.label: i.warn_below for i in self.config.identities},
+        )
+
+    def assess(self, readings: Sequence[Reading], recent: RecentHistory) -> list[Assessment]:
+        return assess_all(readings, recent=recent, policy=self.policy())
+
     # -- one-shot probes for the headless commands (each opens and closes its own client) -----
 
-    def probe_round(self, labels: Sequence[str], warn_below: int | None = None) -> list[Reading]:
-        """One concurrent round over these identities."""
+    def probe_round(
+        self, labels: Sequence[str], deadline: float = DEFAULT_DEADLINE
+    ) -> list[Reading]:
+        """One concurrent round over these identities, finished within `deadline` seconds:
+        an identity still unanswered then is `unknown` ("no answer within the deadline")."""
 
         async def run() -> list[Reading]:
             async with self.client() as client:
-                return await self.monitor(client, warn_below=warn_below).round(labels)
+                monitor = self.monitor(client)
+                chosen = [i for i in monitor.identities if i.label in set(labels)]
+                tasks = {i.label: asyncio.create_task(monitor.probe(i)) for i in chosen}
+                if tasks:
+                    await asyncio.wait(tasks.values(), timeout=deadline)
+                readings = []
+                for identity in chosen:
+                    task = tasks[identity.label]
+                    if task.done() and not task.cancelled() and task.exception() is None:
+                        readings.append(task.result())
+                    else:
+                        task.cancel()
+                        readings.append(self._late(identity, deadline))
+                for task in tasks.values():
+                    if not task.done():
+                        with _suppress_cancel():
+                            await task
+                return readings
 
         return asyncio.run(run())
 
-    def probe_now(self, identity: Identity) -> ProbeResult:
+    def _late(self, identity: Identity, deadline: float) -> Reading:
+        return Reading(
+            label=identity.label,
+            username=identity.username,
+            checked_at=self.clock.time(),
+            state=State.UNKNOWN,
+            error_kind=ErrorKind.DEADLINE,
+            detail=f"no answer within the {deadline:g} s deadline (--timeout)",
+            registry=self.registry,
+            repository=self.repository,
+        )
+
+    def probe_now(self, identity: Identity, *, retry_auth: bool = False) -> ProbeResult:
         """One HEAD probe of one identity, with every exchange (a HEAD check)."""
 
         async def run() -> ProbeResult:
             async with self.client() as client:
-                return await self.monitor(client).check(identity)
+                return await self.monitor(client).check(identity, retry_auth=retry_auth)
 
         return asyncio.run(run())
 
@@ -118,6 +173,14 @@ class Runtime:
         return self.config
 
 
+class _suppress_cancel:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, value: object, tb: object) -> bool:
+        return isinstance(value, asyncio.CancelledError | Exception)
+
+
 def build_runtime(
     paths: Paths,
     *,
@@ -133,30 +196,39 @@ def build_runtime(
     secrets = secrets or SecretStore()
     store = IdentityStore(paths.config_file, secrets, lock_path=paths.config_lock)
     config = store.load()
+    chosen_registry = normalize_registry(
+        registry or env.get(ENV_REGISTRY) or config.settings.registry or DEFAULT_REGISTRY
+    )
+    chosen_repository = (
+        repository or env.get(ENV_REPOSITORY) or config.settings.repository or DEFAULT_REPOSITORY
+    )
+    store.docker_hub = is_docker_hub(chosen_registry)
     try:
         keyring = keyring_choice(env, config.settings.keyring)
     except KeyringChoiceError as exc:
         raise ConfigurationError(str(exc)) from None
     unlocker: Unlocker | None = None
     if keyring == "cryptfile" and chosen_secrets is None:
-        # The opt-in encrypted file (README 'Over SSH'), locked until given its passphrase.
+        # The opt-in encrypted file (README 'Over SSH'), locked until given its passphrase;
+        # imported only when chosen.
+        from pullwatch.identities.cryptfile import (
+            CRYPTFILE_NAME,
+            CRYPTFILE_TIMEOUT,
+            ENV_PASSPHRASE,
+            make_unlocker,
+        )
+
         unlocker = make_unlocker(paths.data_dir / CRYPTFILE_NAME)
         secrets = store.secrets = SecretStore(unlocker.backend, timeout=CRYPTFILE_TIMEOUT)
         if env.get(ENV_PASSPHRASE):
             unlocker.unlock(env[ENV_PASSPHRASE])  # a wrong one: stays locked, and says so
-    chosen_registry = (
-        registry or env.get(ENV_REGISTRY) or config.settings.registry or DEFAULT_REGISTRY
-    )
-    chosen_repository = (
-        repository or env.get(ENV_REPOSITORY) or config.settings.repository or DEFAULT_REPOSITORY
-    )
     return Runtime(
         paths=paths,
         secrets=secrets,
         store=store,
         config=config,
-        registry=normalize_registry(chosen_registry),
-        repository=normalize_repository(chosen_repository),
+        registry=chosen_registry,
+        manifest=parse_manifest_ref(chosen_repository, chosen_registry),
         clock=clock,
         unlocker=unlocker,
     )

@@ -13,36 +13,38 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import ipaddress
-import json
-import math
-import re
-import socket
 import ssl
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import httpx
 
 from pullwatch import __version__
 from pullwatch.clock import SYSTEM_CLOCK, Clock
+from pullwatch.hub.challenges import ChallengeCache
+from pullwatch.hub.errors import classify_transport_error, error_detail, status_phrase
 from pullwatch.hub.headers import (
     Challenge,
     RateLimitHeaders,
     header_lookup,
     parse_challenge,
-    parse_ratelimit_headers,
     parse_retry_after,
 )
 from pullwatch.hub.pool import ShardedTransport, shard_count
-from pullwatch.hub.redact import one_line, redact, redact_headers, register_secret
 from pullwatch.hub.token import TokenClaims, TokenGrant, TokenParseError, parse_token_response
-from pullwatch.reading import ErrorKind, Reading, State
+from pullwatch.hub.urls import (
+    DEFAULT_REGISTRY,
+    DEFAULT_REPOSITORY,
+    ManifestRef,
+    is_docker_hub,
+    is_loopback,
+    normalize_registry,
+    parse_manifest_ref,
+)
+from pullwatch.hub.verdict import reading_from_head
+from pullwatch.reading import ErrorKind, Reading, State, Step
+from pullwatch.redact import one_line, redact_headers, register_secret
 
-DEFAULT_REGISTRY = "https://registry-1.docker.io"
-DEFAULT_REPOSITORY = "ratelimitpreview/test"
 DEFAULT_CONCURRENCY = 32
 
 # Docker manifest v2 and list, OCI manifest and index, and schema 1 (ratelimitpreview/test is one).
@@ -57,67 +59,7 @@ MANIFEST_ACCEPT = ", ".join(
     )
 )
 MAX_BODY = 256 * 1024  # no sane registry answer we read is larger
-CHALLENGE_CACHE_TTL = 7 * 24 * 3600.0
-DEFAULT_LOW_FRACTION = 0.2
-
-_DOCKER_HUB_ALIASES = {"docker.io", "index.docker.io", "registry.docker.io", "hub.docker.com"}
-_REPOSITORY = re.compile(
-    r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
-)
-
-
-class ConfigurationError(ValueError):
-    """A registry URL or repository name pullwatch cannot use. str() is one line."""
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def normalize_registry(url: str) -> str:
-    """`registry-1.docker.io` -> `https://registry-1.docker.io`; `docker.io` means Docker Hub.
-
-    `http://` is accepted only for loopback (the simulated hub).
-    """
-    text = url.strip().rstrip("/")
-    if not text:
-        raise ConfigurationError("registry URL is empty")
-    if "://" not in text:
-        text = "https://" + text
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigurationError(f"registry URL {url!r} is not an http(s) URL")
-    if parts.username or parts.password:
-        raise ConfigurationError("registry URL must not carry credentials; add an identity")
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ConfigurationError(f"registry URL {url!r} must be scheme://host[:port] only")
-    if parts.hostname in _DOCKER_HUB_ALIASES:
-        return DEFAULT_REGISTRY
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise ConfigurationError(
-            f"registry URL {url!r} is plain http: only loopback (the simulator) may use http"
-        )
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def normalize_repository(name: str) -> str:
-    """`alpine` -> `library/alpine` (Docker Hub official images); validated."""
-    text = name.strip().strip("/")
-    if not _REPOSITORY.match(text):
-        raise ConfigurationError(f"repository {name!r} is not a valid repository name")
-    return text if "/" in text else f"library/{text}"
-
-
-def low_threshold(limit: int, warn_below: int | None) -> int:
-    """Remaining at or under this is `low`: the configured number, else 20% of the limit."""
-    if warn_below is not None:
-        return warn_below
-    return math.ceil(limit * DEFAULT_LOW_FRACTION)
+DOCKER_HUB_SERVICE = "registry.docker.io"  # the `service` of Docker Hub's token challenge
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +79,6 @@ class Target:
 
     label: str
     credentials: Credentials | None = None  # None: anonymous
-    warn_below: int | None = None
 
     @property
     def username(self) -> str | None:
@@ -159,7 +100,7 @@ class Timeouts:
 class Exchange:
     """One request and its answer, safe to show: no secret, token or credential in it."""
 
-    step: str  # "ping", "token", "head"
+    step: Step
     method: str
     url: str
     auth: str  # "none", "basic (alice)", "bearer"
@@ -205,6 +146,7 @@ class _Failure(Exception):
         detail: str,
         kind: ErrorKind | None = None,
         *,
+        step: Step | None = None,
         status: int | None = None,
         retry_after: float | None = None,
         latency_ms: float | None = None,
@@ -213,6 +155,7 @@ class _Failure(Exception):
         self.state = state
         self.detail = one_line(detail)
         self.kind = kind
+        self.step = step
         self.status = status
         self.retry_after = retry_after
         self.latency_ms = latency_ms
@@ -243,244 +186,13 @@ class _CachedToken:
     reuse_until: float
 
 
-def classify_transport_error(exc: BaseException) -> tuple[ErrorKind, str]:
-    """Map an httpx/asyncio/OS failure to an error kind and a short reason (no step prefix)."""
-    chain: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and len(chain) < 10:
-        chain.append(current)
-        current = current.__cause__ or current.__context__
-    text = " ".join(str(e) for e in chain)
-    if any(isinstance(e, socket.gaierror) for e in chain) or re.search(
-        r"Name or service not known|nodename nor servname|Temporary failure in name resolution"
-        r"|No address associated|getaddrinfo failed",
-        text,
-    ):
-        return ErrorKind.DNS, "cannot resolve the host name (DNS)"
-    if (
-        any(isinstance(e, ssl.SSLCertVerificationError) for e in chain)
-        or "CERTIFICATE_VERIFY" in text
-    ):
-        reason = next(
-            (e.verify_message for e in chain if isinstance(e, ssl.SSLCertVerificationError)),
-            "certificate verify failed",
-        )
-        return ErrorKind.TLS, f"TLS certificate not trusted: {reason}"
-    if any(isinstance(e, ssl.SSLError) for e in chain) or "[SSL" in text:
-        return ErrorKind.TLS, f"TLS handshake failed: {one_line(text, 120)}"
-    if isinstance(exc, httpx.TimeoutException | TimeoutError | asyncio.TimeoutError):
-        if isinstance(exc, httpx.ConnectTimeout):
-            return ErrorKind.TIMEOUT, "timed out connecting"
-        return ErrorKind.TIMEOUT, "timed out waiting for the answer"
-    if isinstance(exc, httpx.TooManyRedirects):
-        return ErrorKind.MALFORMED, "redirect loop (too many redirects)"
-    if any(isinstance(e, ConnectionRefusedError) for e in chain) or "Connection refused" in text:
-        return ErrorKind.CONNECT, "connection refused"
-    if any(isinstance(e, ConnectionResetError) for e in chain) or "reset by peer" in text:
-        return ErrorKind.CONNECT, "connection reset by the server"
-    if isinstance(exc, httpx.RemoteProtocolError):
-        if "without sending" in text or "disconnected" in text or "closed" in text:
-            return ErrorKind.CONNECT, "connection closed before a complete answer"
-        return ErrorKind.MALFORMED, f"malformed HTTP answer: {one_line(str(exc), 100)}"
-    if isinstance(exc, httpx.ConnectError):
-        return ErrorKind.CONNECT, f"cannot connect: {one_line(str(exc), 100) or 'no reason given'}"
-    if isinstance(exc, httpx.ReadError | httpx.WriteError | httpx.CloseError):
-        return ErrorKind.CONNECT, "connection lost mid-answer"
-    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
-        return ErrorKind.MALFORMED, f"unusable URL: {one_line(str(exc), 100)}"
-    if isinstance(exc, httpx.DecodingError):
-        return ErrorKind.MALFORMED, "answer could not be decoded"
-    if isinstance(exc, OSError):
-        return ErrorKind.CONNECT, f"network error: {one_line(str(exc), 100)}"
-    return ErrorKind.MALFORMED, f"unexpected {type(exc).__name__}: {one_line(str(exc), 100)}"
-
-
-def _status_phrase(status: int) -> str:
-    try:
-        from http import HTTPStatus
-
-        return f"{status} {HTTPStatus(status).phrase}"
-    except ValueError:
-        return str(status)
-
-
-def _error_detail(body: bytes) -> str | None:
-    """The server's own words from a JSON error body: `details`, or the registry `errors` list."""
-    if not body:
-        return None
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        text = body[:300].decode("utf-8", "replace").strip()
-        return one_line(text, 160) if text and not text.startswith("<") else None
-    if isinstance(data, dict):
-        if isinstance(data.get("details"), str):
-            return one_line(data["details"], 160)
-        errors = data.get("errors")
-        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-            message = errors[0].get("message") or errors[0].get("code")
-            if isinstance(message, str):
-                return one_line(message, 160)
-        for key in ("message", "error", "detail"):
-            if isinstance(data.get(key), str):
-                return one_line(data[key], 160)
-    return None
-
-
-def _head_verdict(
-    status: int,
-    parsed: RateLimitHeaders,
-    target: Target,
-    repository: str,
-    retry_after: float | None,
-    challenge_header: str | None,
-) -> tuple[State, str | None, ErrorKind | None]:
-    """State, reason and error kind of one HEAD answer (hub-protocol.md §2-4)."""
-    limit = parsed.limit.count if parsed.limit else None
-    remaining = parsed.remaining.count if parsed.remaining else None
-    wait = f"; retry after {retry_after:.0f} s" if retry_after else ""
-    if status == 429:
-        if remaining is not None and remaining > 0:
-            return (
-                State.THROTTLED,
-                f"HEAD answered 429 while {remaining} pulls remain: the abuse limit (HAP429), "
-                f"not the pull quota{wait}",
-                None,
-            )
-        unsure = "" if parsed.remaining is not None else " (or the abuse limit: a HEAD can't tell)"
-        return State.EXHAUSTED, f"HEAD answered 429{unsure}{wait}", None
-    if 200 <= status < 300:
-        if not parsed.metered:
-            return State.UNMETERED, "no rate-limit headers (paid plan or exempt)", None
-        if remaining == 0:
-            return State.EXHAUSTED, "0 pulls remaining", None
-        if remaining is None:
-            raw = parsed.remaining.raw if parsed.remaining else "absent"
-            return (
-                State.OK,
-                f"remaining unknown: ratelimit-remaining is {one_line(raw, 60)!r}",
-                None,
-            )
-        threshold = (
-            low_threshold(limit, target.warn_below) if limit is not None else target.warn_below
-        )
-        if threshold is not None and remaining <= threshold:
-            of = f" of {limit}" if limit is not None else ""
-            return State.LOW, f"{remaining}{of} left", None
-        return State.OK, None, None
-    if status == 401:
-        challenge = parse_challenge(challenge_header)
-        error = (challenge.error if challenge else None) or "401 Unauthorized"
-        return State.AUTH_FAILED, f"registry rejected the token ({one_line(error, 60)})", None
-    if status == 404:
-        return (
-            State.ERROR,
-            f"repository {repository!r} not found (404): check --repository",
-            ErrorKind.HTTP,
-        )
-    return State.ERROR, f"HEAD answered {_status_phrase(status)}{wait}", ErrorKind.HTTP
-
-
-def reading_from_head(
-    target: Target,
-    *,
-    checked_at: float,
-    status: int,
-    headers: Sequence[tuple[str, str]],
-    latency_ms: float | None,
-    repository: str,
-    token_expires_at: float | None = None,
-) -> tuple[Reading, RateLimitHeaders]:
-    """Classify one HEAD answer into a Reading (pure)."""
-    parsed = parse_ratelimit_headers(headers)
-    found = header_lookup(headers)
-    retry_after = parse_retry_after(found.get("retry-after"), checked_at)
-    state, detail, kind = _head_verdict(
-        status, parsed, target, repository, retry_after, found.get("www-authenticate")
-    )
-    remaining = parsed.remaining.count if parsed.remaining else None
-    if state is State.EXHAUSTED and remaining is None:
-        remaining = 0
-    reading = Reading(
-        label=target.label,
-        username=target.username,
-        checked_at=checked_at,
-        state=state,
-        limit=parsed.limit.count if parsed.limit else None,
-        remaining=remaining,
-        window_seconds=parsed.window,
-        source=parsed.source.value if parsed.source else None,
-        http_status=status,
-        latency_ms=latency_ms,
-        error_kind=kind,
-        detail=detail,
-        retry_after=retry_after,
-        raw_limit=one_line(parsed.limit.raw, 120) if parsed.limit else None,
-        raw_remaining=one_line(parsed.remaining.raw, 120) if parsed.remaining else None,
-        token_expires_at=token_expires_at,
-    )
-    return reading, parsed
-
-
-class ChallengeCache:
-    """The discovered `WWW-Authenticate` challenge per registry, kept on disk between runs.
-
-    It saves the ping on every cold start, so a one-shot `check` after the first run sends only
-    a token request and a HEAD per identity. Stale or unreadable files are simply ignored.
-    """
-
-    def __init__(self, path: Path | None, clock: Clock = SYSTEM_CLOCK) -> None:
-        self.path = path
-        self.clock = clock
-
-    def load(self, registry: str) -> Challenge | bool | None:
-        """The cached challenge, None for "no auth needed", or False when nothing usable."""
-        if self.path is None:
-            return False
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            entry = data[registry]
-            if self.clock.time() - float(entry["saved_at"]) > CHALLENGE_CACHE_TTL:
-                return False
-            if entry.get("scheme") is None:
-                return None
-            params = {str(k): str(v) for k, v in dict(entry["params"]).items()}
-            return Challenge(scheme=str(entry["scheme"]), params=params)
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            return False
-
-    def save(self, registry: str, challenge: Challenge | None) -> None:
-        if self.path is None:
-            return
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            if not isinstance(data, dict):
-                data = {}
-        except (OSError, ValueError):
-            data = {}
-        data[registry] = {
-            "scheme": None if challenge is None else challenge.scheme,
-            "params": {} if challenge is None else dict(challenge.params),
-            "saved_at": self.clock.time(),
-        }
-        try:
-            from pullwatch.paths import ensure_private_dir
-
-            ensure_private_dir(self.path.parent)
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
-            tmp.replace(self.path)
-        except OSError:
-            pass  # a cache that cannot be written only costs a ping next time
-
-
 class HubClient:
-    """Probes identities against one registry. Use as an async context manager."""
+    """Probes identities against one registry and one manifest. An async context manager."""
 
     def __init__(
         self,
         registry: str = DEFAULT_REGISTRY,
-        repository: str = DEFAULT_REPOSITORY,
+        repository: str | ManifestRef = DEFAULT_REPOSITORY,
         *,
         clock: Clock = SYSTEM_CLOCK,
         timeouts: Timeouts | None = None,
@@ -490,7 +202,12 @@ class HubClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.registry = normalize_registry(registry)
-        self.repository = normalize_repository(repository)
+        self.manifest = (
+            repository
+            if isinstance(repository, ManifestRef)
+            else parse_manifest_ref(repository, self.registry)
+        )
+        self._hub_url = is_docker_hub(self.registry)
         self.clock = clock
         self.timeouts = timeouts or Timeouts()
         self._semaphore = asyncio.Semaphore(max(1, max_concurrency))
@@ -517,8 +234,27 @@ class HubClient:
         )
 
     @property
+    def docker_hub(self) -> bool:
+        """Docker Hub, by its URL or by its token service (`registry.docker.io`): only Docker
+        Hub has Hub's pull limit and wording (a stand-in for it, like the simulator, says so
+        the same way; a mirror in front of it does not)."""
+        if self._hub_url:
+            return True
+        known = self._known
+        return (
+            known is not None
+            and known.challenge is not None
+            and (known.challenge.service == DOCKER_HUB_SERVICE)
+        )
+
+    @property
+    def repository(self) -> str:
+        """The probed manifest as the user would write it: `name:tag` or `name@digest`."""
+        return self.manifest.display
+
+    @property
     def manifest_url(self) -> str:
-        return f"{self.registry}/v2/{self.repository}/manifests/latest"
+        return f"{self.registry}{self.manifest.path}"
 
     async def __aenter__(self) -> HubClient:
         return self
@@ -566,10 +302,15 @@ class HubClient:
             try:
                 known = await self._discover(exchanges)
                 if known.challenge is None:
-                    raise _Failure(
-                        State.ERROR,
-                        "registry asks for no authentication: there is no token to check",
-                        ErrorKind.HTTP,
+                    return TokenResult(
+                        label=target.label,
+                        username=target.username,
+                        ok=True,
+                        state=State.OK,
+                        detail="this registry asks for no authentication: no token is needed "
+                        "(HEAD probes go without one)",
+                        error_kind=None,
+                        exchanges=tuple(exchanges),
                     )
                 grant, answer = await self._fetch_token(target, known, exchanges)
             except _Failure as failure:
@@ -623,7 +364,12 @@ class HubClient:
             try:
                 token, fresh = await self._token(target, known, exchanges)
             except _Failure as failure:
-                stale = failure.kind in (ErrorKind.CONNECT, ErrorKind.DNS, ErrorKind.HTTP)
+                stale = failure.kind in (
+                    ErrorKind.CONNECT,
+                    ErrorKind.RESET,
+                    ErrorKind.DNS,
+                    ErrorKind.HTTP,
+                )
                 if not (known.from_disk and stale):
                     raise
                 # A challenge remembered from an earlier run may be stale: discover once more.
@@ -633,7 +379,7 @@ class HubClient:
         answer = await self._head(token, exchanges)
         if answer.status == 401 and token is None:
             # The ping needed no auth but the manifest does: learn the challenge from the 401.
-            learned = self._read_challenge(answer)
+            learned = self._read_challenge(answer, Step.HEAD)
             self._known = known = learned
             self._challenge_cache.save(self.registry, learned.challenge)
             if learned.challenge is not None:
@@ -645,12 +391,15 @@ class HubClient:
             token, fresh = await self._token(target, known, exchanges)
             answer = await self._head(token, exchanges)
         reading, parsed = reading_from_head(
-            target,
+            target.label,
+            target.username,
             checked_at=self.clock.time(),
             status=answer.status,
             headers=answer.headers,
             latency_ms=answer.latency_ms,
-            repository=self.repository,
+            manifest=self.manifest,
+            registry=self.registry,
+            docker_hub=self.docker_hub,
             token_expires_at=self.token_expires_at(target),
         )
         if reading.state is State.AUTH_FAILED:
@@ -669,6 +418,10 @@ class HubClient:
             detail=failure.detail,
             retry_after=failure.retry_after,
             token_expires_at=self.token_expires_at(target),
+            step=failure.step,
+            registry=self.registry,
+            repository=self.manifest.display,
+            docker_hub=self.docker_hub,
         )
 
     async def _discover(self, exchanges: list[Exchange], force: bool = False) -> _KnownChallenge:
@@ -686,23 +439,24 @@ class HubClient:
                         self._known = _KnownChallenge(cached, from_disk=True)
                         return self._known
             answer = await self._send(
-                "ping", "GET", f"{self.registry}/v2/", exchanges, auth="none", read_body=False
+                Step.PING, "GET", f"{self.registry}/v2/", exchanges, auth="none", read_body=False
             )
-            known = self._read_challenge(answer)
+            known = self._read_challenge(answer, Step.PING)
             self._challenge_cache.save(self.registry, known.challenge)
             self._known = known
             return known
 
-    def _read_challenge(self, answer: _Answer) -> _KnownChallenge:
+    def _read_challenge(self, answer: _Answer, step: Step) -> _KnownChallenge:
         if 200 <= answer.status < 300:
             return _KnownChallenge(None)
         if answer.status == 429:
-            raise self._throttled("registry ping", answer)
+            raise self._throttled(step, answer)
         if answer.status != 401:
             raise _Failure(
                 State.ERROR,
-                f"registry ping answered {_status_phrase(answer.status)}: is this a registry?",
+                f"{step.title} answered {status_phrase(answer.status)}: is this a registry?",
                 ErrorKind.HTTP,
+                step=step,
                 status=answer.status,
                 retry_after=parse_retry_after(answer.header("retry-after"), self.clock.time()),
                 latency_ms=answer.latency_ms,
@@ -711,20 +465,24 @@ class HubClient:
         if challenge is None:
             raise _Failure(
                 State.ERROR,
-                "registry answered 401 without a WWW-Authenticate challenge",
+                f"{step.title}: 401 without a WWW-Authenticate challenge",
                 ErrorKind.MALFORMED,
+                step=step,
                 status=401,
             )
         if challenge.scheme != "bearer":
             raise _Failure(
                 State.ERROR,
-                f"registry asks for {challenge.scheme!r} auth instead of Bearer: not Docker Hub",
+                f"{step.title}: the registry asks for {one_line(challenge.scheme, 20)!r} "
+                "authentication, not token (bearer) authentication: pullwatch supports token "
+                "auth only",
                 ErrorKind.MALFORMED,
+                step=step,
                 status=401,
             )
         problem = self._usable_realm(challenge)
         if problem:
-            raise _Failure(State.ERROR, problem, ErrorKind.MALFORMED, status=401)
+            raise _Failure(State.ERROR, problem, ErrorKind.MALFORMED, step=step, status=401)
         return _KnownChallenge(challenge)
 
     def _usable_realm(self, challenge: Challenge) -> str | None:
@@ -735,7 +493,7 @@ class HubClient:
         parts = urlsplit(realm)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             return f"registry challenge's realm {one_line(realm, 80)!r} is not an http(s) URL"
-        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
             return f"registry challenge sends credentials to plain http ({parts.hostname}): refused"
         return None
 
@@ -757,14 +515,16 @@ class HubClient:
     ) -> tuple[TokenGrant, _Answer]:
         challenge = known.challenge
         assert challenge is not None and challenge.realm is not None
-        params = {"scope": f"repository:{self.repository}:pull"}
-        if challenge.service:
-            params = {"service": challenge.service, **params}
         creds = target.credentials
-        if creds is not None:
+        params: dict[str, str] = {}
+        if challenge.service:
+            params["service"] = challenge.service
+        params["scope"] = self.manifest.scope
+        if creds is not None:  # as docker and skopeo send it; some token servers use it
+            params["account"] = creds.username
             register_secret(f"secret:{target.label}", creds.secret)
         answer = await self._send(
-            "token",
+            Step.TOKEN,
             "GET",
             challenge.realm,
             exchanges,
@@ -780,6 +540,7 @@ class HubClient:
                     State.ERROR,
                     str(exc),
                     ErrorKind.MALFORMED,
+                    step=Step.TOKEN,
                     status=200,
                     latency_ms=answer.latency_ms,
                 ) from None
@@ -790,22 +551,25 @@ class HubClient:
             )
             return grant, answer
         self._tokens.pop(target.cache_key, None)
-        said = _error_detail(answer.body)
+        said = error_detail(answer.body)
         if answer.status == 401:
-            what = "" if creds else "anonymous token refused: "
+            what = "login refused" if creds else "anonymous token refused"
             raise _Failure(
                 State.AUTH_FAILED,
-                f"{what}{said or '401 Unauthorized, no reason given'}",
+                f"{said or '401 Unauthorized, no reason given'} ({what})",
+                step=Step.TOKEN,
                 status=401,
                 latency_ms=answer.latency_ms,
             )
         if answer.status == 429:
-            raise self._throttled("token endpoint", answer)
+            raise self._throttled(Step.TOKEN, answer)
+        phrase = status_phrase(answer.status)
         raise _Failure(
             State.ERROR,
-            f"token endpoint answered {_status_phrase(answer.status)}"
-            + (f": {said}" if said else ""),
+            f"token request answered {phrase}"
+            + (f": {said}" if said and said not in phrase else ""),
             ErrorKind.HTTP,
+            step=Step.TOKEN,
             status=answer.status,
             retry_after=parse_retry_after(answer.header("retry-after"), self.clock.time()),
             latency_ms=answer.latency_ms,
@@ -815,8 +579,8 @@ class HubClient:
         headers = {"Accept": MANIFEST_ACCEPT}
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
-        answer = await self._send(
-            "head",
+        return await self._send(
+            Step.HEAD,
             "HEAD",
             self.manifest_url,
             exchanges,
@@ -824,9 +588,8 @@ class HubClient:
             auth="bearer" if token else "none",
             read_body=False,
         )
-        return answer
 
-    def _throttled(self, where: str, answer: _Answer) -> _Failure:
+    def _throttled(self, step: Step, answer: _Answer) -> _Failure:
         retry_after = parse_retry_after(answer.header("retry-after"), self.clock.time())
         body = answer.body[:200].decode("utf-8", "replace")
         abuse = "HAP429" in body
@@ -834,7 +597,8 @@ class HubClient:
         wait = f"; retry after {retry_after:.0f} s" if retry_after else ""
         return _Failure(
             State.THROTTLED,
-            f"{where}: {what}{wait}",
+            f"{step.title}: {what}{wait}",
+            step=step,
             status=429,
             retry_after=retry_after,
             latency_ms=answer.latency_ms,
@@ -842,7 +606,7 @@ class HubClient:
 
     async def _send(
         self,
-        step: str,
+        step: Step,
         method: str,
         url: str,
         exchanges: list[Exchange],
@@ -858,7 +622,7 @@ class HubClient:
         Transport failures (and over-large answers) become `_Failure`s naming the step.
         """
         request = self._http.build_request(method, url, headers=headers, params=params)
-        shown_url = redact(unquote(str(request.url)))
+        shown_url = one_line(unquote(str(request.url)), 400)
         started = self.clock.monotonic()
         try:
             async with asyncio.timeout(self.timeouts.total):
@@ -875,14 +639,15 @@ class HubClient:
                     await response.aclose()
         except _Failure as failure:  # an over-large answer: say which step it came from
             exchanges.append(Exchange(step, method, shown_url, auth, error=failure.detail))
-            failure.detail = one_line(f"{_STEP_NAMES[step]}: {failure.detail}")
+            failure.detail = one_line(f"{step.title}: {failure.detail}")
+            failure.step = step
             raise
         except Exception as exc:  # CancelledError is a BaseException and propagates
             kind, reason = classify_transport_error(exc)
             exchanges.append(Exchange(step, method, shown_url, auth, error=one_line(reason)))
             latency = (self.clock.monotonic() - started) * 1000
             raise _Failure(
-                State.ERROR, f"{_STEP_NAMES[step]}: {reason}", kind, latency_ms=latency
+                State.ERROR, f"{step.title}: {reason}", kind, step=step, latency_ms=latency
             ) from None
         latency = (self.clock.monotonic() - started) * 1000
         raw_headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers.raw]
@@ -920,6 +685,3 @@ class HubClient:
                 )
             chunks.append(chunk)
         return b"".join(chunks)
-
-
-_STEP_NAMES = {"ping": "registry ping", "token": "token request", "head": "HEAD probe"}

@@ -1,17 +1,20 @@
 """Reading Docker Hub's answers: pure functions from header text to typed results.
 
 Nothing here raises on input: any string yields a result (with unknown parts as `None`), because
-the registry, proxies in between and hostile servers send anything (hub-protocol.md §2).
+the registry, proxies in between and hostile servers send anything (docs/protocol.md, "The
+headers"). Text kept for display is redacted whole, then cleaned of control characters, then
+shortened (`redact.one_line`), so it is safe to store and to print.
 """
 
 from __future__ import annotations
 
 import email.utils
-import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
+
+from pullwatch.reading import Source, parse_source
+from pullwatch.redact import one_line
 
 # Beyond these, a number is not a plausible pull count or window: treat it as unreadable.
 MAX_COUNT = 1_000_000_000
@@ -25,10 +28,6 @@ REMAINING_HEADERS = ("ratelimit-remaining", "x-ratelimit-remaining")
 SOURCE_HEADER = "docker-ratelimit-source"
 
 HeaderInput = Mapping[str, str] | Iterable[tuple[str, str]]
-
-
-def _clip(text: str, limit: int = MAX_RAW) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _int_or_none(text: str, maximum: int) -> int | None:
@@ -47,7 +46,7 @@ class RateValue:
 
     count: int | None  # None: empty, not a number, or implausibly large
     window: int | None  # the `w=` parameter in seconds: the window's length, not time left
-    raw: str  # as received, clipped for display
+    raw: str  # as received: redacted, cleaned and clipped for display
 
 
 def parse_rate_value(raw: str) -> RateValue:
@@ -63,58 +62,7 @@ def parse_rate_value(raw: str) -> RateValue:
             if window == 0:
                 window = None
             break
-    return RateValue(count=count, window=window, raw=_clip(raw.strip()))
-
-
-class SourceKind(StrEnum):
-    IPV4 = "ipv4"
-    IPV6 = "ipv6"  # an address or a prefix (Docker charges IPv6 per /64 or wider)
-    ACCOUNT = "account"  # an account UUID: the request was charged to an authenticated user
-    OTHER = "other"
-
-
-_UUID = re.compile(
-    r"^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$", re.IGNORECASE
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Source:
-    """Who Docker Hub charged: `docker-ratelimit-source`."""
-
-    kind: SourceKind
-    value: str
-
-    @property
-    def is_ip(self) -> bool:
-        return self.kind in (SourceKind.IPV4, SourceKind.IPV6)
-
-    @property
-    def display(self) -> str:
-        if self.kind is SourceKind.ACCOUNT:
-            return f"account {self.value.replace('-', '')[:8].lower()}"
-        return self.value
-
-
-def parse_source(raw: str | None) -> Source | None:
-    if raw is None:
-        return None
-    text = raw.strip().strip('"').strip()
-    if not text:
-        return None
-    text = _clip(text, 80)
-    if _UUID.match(text):
-        return Source(SourceKind.ACCOUNT, text.lower())
-    try:
-        if "/" in text:
-            network = ipaddress.ip_network(text, strict=False)
-            kind = SourceKind.IPV4 if network.version == 4 else SourceKind.IPV6
-            return Source(kind, str(network))
-        address = ipaddress.ip_address(text)
-        kind = SourceKind.IPV4 if address.version == 4 else SourceKind.IPV6
-        return Source(kind, str(address))
-    except ValueError:
-        return Source(SourceKind.OTHER, text)
+    return RateValue(count=count, window=window, raw=one_line(raw, MAX_RAW))
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +73,36 @@ class RateLimitHeaders:
     remaining: RateValue | None
     source: Source | None
     limit_header: str | None = None  # which header name supplied the limit (display)
+    remaining_header: str | None = None
+
+    def quota_problem(self) -> str | None:
+        """Why these headers do not give a valid quota; None when they do (or are absent).
+
+        A valid quota is two whole numbers with 0 <= remaining <= limit: anything else -
+        empty, not a number, negative, implausibly large or contradictory - is unreadable,
+        and pullwatch says so rather than guess (the raw values are kept for display).
+        """
+        if not self.metered:
+            return None
+        problems = []
+        for name, value, default in (
+            (self.limit_header, self.limit, "ratelimit-limit"),
+            (self.remaining_header, self.remaining, "ratelimit-remaining"),
+        ):
+            header = name or default
+            if value is None:
+                problems.append(f"{header} is missing")
+            elif value.count is None:
+                shown = one_line(value.raw, 32) if value.raw else "empty"
+                problems.append(f"{header} {shown!r} is not a plausible count")
+        if problems:
+            return "; ".join(problems)
+        assert self.limit is not None and self.remaining is not None
+        limit, remaining = self.limit.count, self.remaining.count
+        assert limit is not None and remaining is not None
+        if remaining > limit:
+            return f"contradictory: remaining {remaining} is more than the limit {limit}"
+        return None
 
     @property
     def metered(self) -> bool:
@@ -161,12 +139,13 @@ def parse_ratelimit_headers(headers: HeaderInput) -> RateLimitHeaders:
         return None, None
 
     limit_name, limit = first(LIMIT_HEADERS)
-    _, remaining = first(REMAINING_HEADERS)
+    remaining_name, remaining = first(REMAINING_HEADERS)
     return RateLimitHeaders(
         limit=limit,
         remaining=remaining,
         source=parse_source(found.get(SOURCE_HEADER)),
         limit_header=limit_name,
+        remaining_header=remaining_name,
     )
 
 
@@ -280,14 +259,3 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
         except (OverflowError, ValueError, OSError):
             return None
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
-
-
-def format_window(seconds: int | None) -> str:
-    """21600 -> "6 h", 3600 -> "1 h", 90 -> "90 s", 5400 -> "90 min"."""
-    if seconds is None:
-        return "-"
-    if seconds % 3600 == 0:
-        return f"{seconds // 3600} h"
-    if seconds % 60 == 0:
-        return f"{seconds // 60} min"
-    return f"{seconds} s"

@@ -14,6 +14,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from pullwatch.redact import one_line
+
 DEFAULT_EXPIRES_IN = 60  # the distribution spec's default when `expires_in` is absent
 MAX_TRUSTED_LIFETIME = 3600  # a token claiming to live longer is still renewed hourly
 RENEW_MARGIN = 10  # renew this many seconds before expiry
@@ -111,22 +113,35 @@ def parse_issued_at(text: Any) -> float | None:
     """Docker's RFC 3339 with nanoseconds (`2020-11-01T06:33:32.689989417Z`) -> epoch."""
     if not isinstance(text, str) or not text or len(text) > 64:
         return None
-    value = text.strip()
-    if value.endswith(("Z", "z")):
-        value = value[:-1] + "+00:00"
-    if "." in value:  # trim fractional seconds to microseconds for fromisoformat
-        head, _, rest = value.partition(".")
-        digits = ""
-        while rest and rest[0].isdigit():
-            digits, rest = digits + rest[0], rest[1:]
-        value = f"{head}.{digits[:6].ljust(6, '0')}{rest}" if digits else head + rest
     try:
-        when = dt.datetime.fromisoformat(value)
+        when = dt.datetime.fromisoformat(text.strip())
     except ValueError:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
     return when.timestamp()
+
+
+def _text(value: Any, limit: int = 200) -> str | None:
+    """A claim's string, cleaned for display (claims come from the network), or None."""
+    return one_line(value, limit) if isinstance(value, str) else None
+
+
+def _access_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """One `access` claim entry with every string cleaned (nothing raw reaches a screen)."""
+    actions = entry.get("actions")
+    params = entry.get("parameters")
+    return {
+        "type": _text(entry.get("type"), 40) or "?",
+        "name": _text(entry.get("name"), 200) or "?",
+        "actions": [_text(a, 40) or "?" for a in actions[:20]] if isinstance(actions, list) else [],
+        "parameters": {
+            str(_text(k, 60)): (v if isinstance(v, int | float) else _text(str(v), 60))
+            for k, v in list(params.items())[:20]
+        }
+        if isinstance(params, dict)
+        else {},
+    }
 
 
 def decode_claims(token: str) -> TokenClaims | None:
@@ -142,20 +157,22 @@ def decode_claims(token: str) -> TokenClaims | None:
     if not isinstance(data, dict):
         return None
     access = data.get("access")
-    entries = tuple(e for e in access if isinstance(e, dict)) if isinstance(access, list) else ()
+    entries = (
+        tuple(_access_entry(e) for e in access[:50] if isinstance(e, dict))
+        if isinstance(access, list)
+        else ()
+    )
     aud = data.get("aud")
     if isinstance(aud, list):
-        aud = ",".join(str(a) for a in aud)
-    sub = data.get("sub")
-    iss = data.get("iss")
+        aud = ",".join(str(a) for a in aud[:10])
     jti = data.get("jti")
     return TokenClaims(
-        subject=sub if isinstance(sub, str) else None,
-        issuer=iss if isinstance(iss, str) else None,
-        audience=aud if isinstance(aud, str) else None,
+        subject=_text(data.get("sub")),
+        issuer=_text(data.get("iss")),
+        audience=_text(aud),
         issued_at=_as_time(data.get("iat")),
         expires_at=_as_time(data.get("exp")),
-        jwt_id=jti if isinstance(jti, str) else None,
+        jwt_id=_text(jti, 120),
         access=entries,
     )
 

@@ -1,38 +1,7 @@
-"""Who we check as: identities in a TOML file (`store`), secrets in the OS keyring (`secrets`).
+"""Who we check as: the model and validators (`model`), the config file (`codec`, `store`),
+secrets in the OS keyring (`secrets`, or the opt-in encrypted file: `cryptfile`), and Docker's
+own logins (`docker_config`).
 
 Headless: nothing here imports textual, and nothing here knows about the monitor or the UI.
+This package imports nothing by itself, so using the model does not load the keyring.
 """
-
-from __future__ import annotations
-
-from pullwatch.identities.secrets import (
-    KeyringHealth,
-    KeyringStatus,
-    MemoryKeyring,
-    SecretLookup,
-    SecretStore,
-    SecretStoreError,
-)
-from pullwatch.identities.store import (
-    Config,
-    ConfigError,
-    Identity,
-    IdentityError,
-    IdentityStore,
-    Settings,
-)
-
-__all__ = [
-    "Config",
-    "ConfigError",
-    "Identity",
-    "IdentityError",
-    "IdentityStore",
-    "KeyringHealth",
-    "KeyringStatus",
-    "MemoryKeyring",
-    "SecretLookup",
-    "SecretStore",
-    "SecretStoreError",
-    "Settings",
-]

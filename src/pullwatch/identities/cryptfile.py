@@ -17,7 +17,7 @@ import functools
 import getpass
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,12 @@ from typing import Any
 from keyring.backend import KeyringBackend
 from keyring.errors import InitError, KeyringLocked
 
+from pullwatch.identities.model import (
+    ENV_KEYRING,
+    KEYRING_CHOICES,
+    KeyringChoiceError,
+    keyring_choice,
+)
 from pullwatch.identities.secrets import KeyringHealth, KeyringStatus, backend_name
 from pullwatch.paths import ensure_private_dir
 
@@ -42,27 +48,11 @@ __all__ = [
     "prompt_passphrase",
 ]
 
-ENV_KEYRING = "PULLWATCH_KEYRING"
 ENV_PASSPHRASE = "PULLWATCH_KEYRING_PASSPHRASE"
-KEYRING_CHOICES = ("system", "cryptfile")
 CRYPTFILE_NAME = "keyring.cryptfile.cfg"
 # Every read or write derives the key with Argon2 (about 0.3 s here): allow slow machines more.
 CRYPTFILE_TIMEOUT = 15.0
 INSTALL_HINT = "keyrings.cryptfile is not installed: pip install 'pullwatch[cryptfile]'"
-
-
-class KeyringChoiceError(ValueError):
-    """PULLWATCH_KEYRING names no known keyring. str() is one line."""
-
-
-def keyring_choice(env: Mapping[str, str], setting: str | None) -> str:
-    """`system` or `cryptfile`: the environment wins over the config's `[settings] keyring`."""
-    raw = env.get(ENV_KEYRING, "").strip().lower()
-    if raw and raw not in KEYRING_CHOICES:
-        raise KeyringChoiceError(
-            f"{ENV_KEYRING}={raw[:40]!r} is not one of {', '.join(KEYRING_CHOICES)}"
-        )
-    return raw or setting or "system"
 
 
 class PassphraseRequired(KeyringLocked):

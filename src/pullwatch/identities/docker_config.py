@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pullwatch.hub.redact import one_line, redact, register_secret
 from pullwatch.identities.store import (
     Config,
     Identity,
@@ -37,6 +36,7 @@ from pullwatch.identities.store import (
     validate_label,
     validate_username,
 )
+from pullwatch.redact import one_line, redact, register_secret
 
 HUB_KEY = "https://index.docker.io/v1/"
 HUB_HOSTS = frozenset({"index.docker.io", "docker.io", "registry-1.docker.io"})
@@ -274,7 +274,7 @@ def find_hub_login(
     notes: list[str] = []
     if not config.exists:
         notes.append(f"{config.path} does not exist: Docker has no login here")
-        return LookupResult(None, tuple(notes), config.path)
+        return LookupResult(None, _clean(notes), config.path)
     steps = lookup_steps(config)
     if not steps:
         notes.append(f"{config.path} has no Docker Hub login (no credHelpers, credsStore or auths)")
@@ -303,8 +303,13 @@ def find_hub_login(
         register_secret(f"docker-import:{answer.username}", answer.secret)
         login = DockerLogin(answer.username, answer.secret, step.where)
         notes.append(f"{step.where}: Docker ID {answer.username}")
-        return LookupResult(login, tuple(notes), config.path)
-    return LookupResult(None, tuple(notes), config.path)
+        return LookupResult(login, _clean(notes), config.path)
+    return LookupResult(None, _clean(notes), config.path)
+
+
+def _clean(notes: list[str]) -> tuple[str, ...]:
+    """Notes quote the config file and helpers' answers: one clean line each."""
+    return tuple(one_line(note, 400) for note in notes)
 
 
 @dataclass(frozen=True, slots=True)

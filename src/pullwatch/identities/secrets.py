@@ -26,7 +26,7 @@ from keyring.backend import KeyringBackend
 from keyring.backends import chainer, fail, null
 from keyring.errors import KeyringLocked, NoKeyringError, PasswordDeleteError
 
-from pullwatch.hub.redact import REDACTED, redact, register_secret
+from pullwatch.redact import REDACTED, redact, register_secret
 
 __all__ = [
     "ENV_ALLOW_PLAINTEXT",

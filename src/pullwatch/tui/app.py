@@ -12,8 +12,9 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
+from typing import Any
 
 from rich.text import Text
 from textual import work
@@ -24,17 +25,17 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable
 
-from pullwatch.advice import advise
 from pullwatch.alerts import AlertTracker, Level
+from pullwatch.assess import Assessment, Policy, assess
 from pullwatch.comparison import best_to_use, ranked
+from pullwatch.durations import at_most
 from pullwatch.history import BackgroundWriter, History, HistoryError
+from pullwatch.hub.client import ProbeResult
+from pullwatch.identities.model import Identity
 from pullwatch.identities.secrets import KeyringHealth
-from pullwatch.identities.store import Identity
-from pullwatch.insights import by_label, find_insights
-from pullwatch.reading import METERED_STATES, Reading, State
+from pullwatch.reading import Reading, State
 from pullwatch.recent import RecentHistory
 from pullwatch.runtime import Runtime
-from pullwatch.tui import format as fmt
 from pullwatch.tui.screens.checks import CheckScreen, render_head_check, render_token_check
 from pullwatch.tui.screens.confirm import ConfirmScreen
 from pullwatch.tui.screens.dashboard import DashboardScreen
@@ -100,7 +101,7 @@ class IdentityCommands(Provider):
                 yield Hit(score, matcher.highlight(name), callback, help=help_text)  # type: ignore[arg-type]
 
 
-class PullwatchApp(TriageActions, App[None]):
+class PullwatchApp(App[None]):
     """The live dashboard."""
 
     CSS_PATH = "app.tcss"
@@ -121,7 +122,7 @@ class PullwatchApp(TriageActions, App[None]):
         watch_terminal: bool = True,
     ) -> None:
         super().__init__()
-        self.runtime = runtime
+        self._runtime = runtime
         self.clock = runtime.clock
         self.demo = demo
         self.interval = max(MIN_INTERVAL, float(interval or runtime.config.settings.interval))
@@ -129,6 +130,7 @@ class PullwatchApp(TriageActions, App[None]):
         self.watch_terminal = watch_terminal
         self._client = runtime.client()
         self.monitor = runtime.monitor(self._client)
+        self._policy: Policy = runtime.policy()
         self.paused = False
         self.rounds_completed = 0
         self.round_finished = asyncio.Event()
@@ -145,6 +147,12 @@ class PullwatchApp(TriageActions, App[None]):
         self._writer: BackgroundWriter | None = None
         self.history_loaded = asyncio.Event()
         self._dashboard_filled = False
+        self._config_stamp = self._stamp()
+        self.triage = TriageActions(self)
+
+    @property
+    def runtime(self) -> Runtime:
+        return self._runtime
 
     # -- parts -------------------------------------------------------------------------------
 
@@ -159,7 +167,11 @@ class PullwatchApp(TriageActions, App[None]):
     @property
     def _has_dashboard(self) -> bool:
         """False once the app is closing and its screens are gone."""
-        return bool(self.screen_stack) and isinstance(self.screen_stack[0], DashboardScreen)
+        return (
+            not self._quitting
+            and bool(self.screen_stack)
+            and isinstance(self.screen_stack[0], DashboardScreen)
+        )
 
     @property
     def dashboard(self) -> DashboardScreen:
@@ -200,7 +212,7 @@ class PullwatchApp(TriageActions, App[None]):
 
     # -- history ----------------------------------------------------------------------------
 
-    def _open_history(self) -> History:
+    def open_history(self) -> History:
         settings = self.runtime.config.settings
         return History(
             self.runtime.paths.history_db, clock=self.clock, retention_days=settings.retention_days
@@ -214,9 +226,12 @@ class PullwatchApp(TriageActions, App[None]):
         this reads O(identities) rows plus the sparklines' last hours - never a day's replay.
         """
         problem: str | None = None
+        labels = [i.label for i in self.monitor.identities]
         try:
-            with self._open_history() as history:
-                recent = history.recent(self.clock.time(), RECENT_SECONDS, series=SPARKLINE_SECONDS)
+            with self.open_history() as history:
+                recent = history.recent(
+                    self.clock.time(), RECENT_SECONDS, series=SPARKLINE_SECONDS, labels=labels
+                )
         except HistoryError as exc:
             recent, problem = RecentHistory(), str(exc)
         self.call_from_thread(self._history_loaded, recent, problem)
@@ -224,34 +239,59 @@ class PullwatchApp(TriageActions, App[None]):
     def _history_loaded(self, recent: RecentHistory, problem: str | None) -> None:
         self._recent = recent
         if problem is None:
-            self._writer = BackgroundWriter(self._open_history)
+            self._writer = BackgroundWriter(self.open_history)
             self.monitor.sinks.append(self._writer.submit)
         else:
             self.notify(f"history off: {problem}", severity="warning", timeout=10)
         self.monitor.sinks.append(self._recent.add)
         self.history_loaded.set()
-        for reading in self.monitor.readings():
-            self.dashboard.table.show_reading(reading)
+        if self._has_dashboard:  # the last known values, until the first round answers
+            for reading in self.monitor.readings():
+                self.dashboard.table.show(self._assess_row(reading))
+            self._select(self.dashboard.selected_label)
         if self.auto_rounds:
             self.start_round()
 
-    def _recovers_cell(self, reading: Reading, now: float) -> Text:
-        if reading.state not in METERED_STATES:
-            return Text("-", style="dim")
-        recovery = self._recent.recovery(reading.source)
-        if recovery is None:
+    def _recovers_cell(self, assessment: Assessment, now: float) -> Text:
+        recovery = assessment.recovery
+        if assessment.quota is None or recovery is None:
             return Text("-", style="dim")
         if not recovery.recovering:
             return Text("full", style="dim")
-        if reading.state is State.EXHAUSTED:
-            return Text(f"+1 {fmt.at_most(recovery.next_in(now) or 0)}", style="yellow")
-        return Text(fmt.at_most(recovery.full_in(now) or 0))
+        if assessment.state is State.EXHAUSTED:
+            return Text(f"+1 {at_most(recovery.next_in(now) or 0)}", style="bold")
+        return Text(at_most(recovery.full_in(now) or 0))
+
+    # -- assessing ----------------------------------------------------------------------------
+
+    def _assess_row(self, reading: Reading) -> Assessment:
+        """What a table row shows: state and quota (no advice or insights: the pane has them)."""
+        return assess(reading, recent=self._recent, policy=self._policy, shared_with=())
+
+    def _assess_full(self, reading: Reading) -> Assessment:
+        """Everything, for the detail pane, the checks and the report."""
+        return assess(
+            reading, others=self.monitor.readings(), recent=self._recent, policy=self._policy
+        )
+
+    def assessments(self) -> list[Assessment]:
+        return [self._assess_full(r) for r in self.monitor.readings()]
+
+    def selected_assessment(self) -> Assessment | None:
+        label = self.dashboard.selected_label
+        reading = self.monitor.latest(label) if label else None
+        return self._assess_full(reading) if reading is not None else None
 
     # -- rounds and probes ------------------------------------------------------------------
 
     def start_round(self, *, ignore_backoff: bool = False) -> None:
-        """Probe every due identity now; the next round is scheduled when they all finish."""
+        """Probe every due identity now; the next round is scheduled when they all finish.
+
+        Identities added, removed or edited by another process (`pullwatch identity add` in
+        another shell) are picked up first.
+        """
         self._cancel_timer()
+        self._follow_config()
         chosen = [
             identity
             for identity in self.monitor.identities
@@ -270,11 +310,39 @@ class PullwatchApp(TriageActions, App[None]):
             self._round_done()
         self._refresh_status()
 
-    def _launch(self, identity: Identity, *, force: bool, ignore_backoff: bool = False) -> None:
+    def _stamp(self) -> tuple[int, int] | None:
+        try:
+            stat = self.runtime.paths.config_file.stat()
+        except OSError:
+            return None
+        return (stat.st_mtime_ns, stat.st_size)
+
+    def _follow_config(self) -> None:
+        """Reload the config when its file changed since we last read it."""
+        stamp = self._stamp()
+        if stamp == self._config_stamp:
+            return
+        self._config_stamp = stamp
+        self.identities_changed(None, reprobe=False)
+
+    def _launch(
+        self,
+        identity: Identity,
+        *,
+        force: bool,
+        ignore_backoff: bool = False,
+        retry_auth: bool = False,
+    ) -> None:
         ticket = object()
         self._in_flight[identity.label] = ticket
         self.run_worker(
-            self._probe(identity, ticket, force=force, ignore_backoff=ignore_backoff),
+            self._probe(
+                identity,
+                ticket,
+                force=force,
+                ignore_backoff=ignore_backoff,
+                retry_auth=retry_auth,
+            ),
             name=f"probe {identity.label}",
             group=f"probe:{identity.label}",
             exclusive=True,
@@ -282,11 +350,18 @@ class PullwatchApp(TriageActions, App[None]):
         )
 
     async def _probe(
-        self, identity: Identity, ticket: object, *, force: bool, ignore_backoff: bool
+        self,
+        identity: Identity,
+        ticket: object,
+        *,
+        force: bool,
+        ignore_backoff: bool,
+        retry_auth: bool,
     ) -> None:
         try:
             if force:
-                reading = (await self.monitor.check(identity)).reading
+                result = await self.monitor.check(identity, retry_auth=retry_auth)
+                reading = result.reading
             else:
                 reading = await self.monitor.probe(identity, ignore_backoff=ignore_backoff)
             if self._has_dashboard:
@@ -336,35 +411,38 @@ class PullwatchApp(TriageActions, App[None]):
             self.round_finished.clear()
             await self.round_finished.wait()
 
-    def refresh_identity(self, label: str) -> None:
+    def refresh_identity(self, label: str, *, retry_auth: bool = True) -> None:
+        """Probe one identity now, as the user asked (a refused login is tried again)."""
         identity = self._identity(label)
         if identity is not None:
-            self._launch(identity, force=True)
+            self._launch(identity, force=True, retry_auth=retry_auth)
             self._refresh_status()
 
     # -- showing -----------------------------------------------------------------------------
 
     def _show_identities(self) -> None:
         """Rows in config order, or best first in comparison mode (★ marks the best)."""
-        readings = self.monitor.readings()
+        rows = {r.label: self._assess_row(r) for r in self.monitor.readings()}
         if self.compare:
-            labels = [r.label for r in ranked(readings)]
-            best = best_to_use(readings)
+            order = ranked(list(rows.values()))
+            labels = [a.label for a in order]
+            best = best_to_use(order)
             marks = {best.label: "★"} if best else {}
         else:
             labels = [identity.label for identity in self.monitor.identities]
             marks = {}
-        self.dashboard.show_identities(labels, {r.label: r for r in readings})
+        self.dashboard.show_identities(labels, rows)
         self.dashboard.table.set_marks(marks)
         self._select(self.dashboard.selected_label)
         self._refresh_status()
 
     def _show(self, reading: Reading) -> None:
         table = self.dashboard.table
-        table.show_reading(reading)
+        row = self._assess_row(reading)
+        table.show(row)
         if reading.label == table.selected_label:
             self._select(reading.label)
-        alert = self._alerts.observe(reading)
+        alert = self._alerts.observe(row)
         if alert is not None:
             severity = "error" if alert.level is Level.EXHAUSTED else "warning"
             self.notify(alert.message, title="pullwatch alert", severity=severity, timeout=10)
@@ -374,34 +452,17 @@ class PullwatchApp(TriageActions, App[None]):
     def _select(self, label: str | None) -> None:
         reading = self.monitor.latest(label) if label else None
         now = self.clock.time()
-        recovery = series = warnings = None
+        assessment = series = None
         if reading is not None:
-            recovery = self._recent.recovery(reading.source)
-            series = self._recent.series(reading.label, now - (reading.window_seconds or 21600))
-            seen = {reading.label: self._recent.sources(reading.label, now - RECENT_SECONDS)}
-            # Its insights need only the readings of its own bucket (over every identity they
-            # cost ~5 ms at 1000, on every reading of the selected identity).
-            mine = [
-                r
-                for r in self.monitor.readings()
-                if r.label == reading.label or (r.source is not None and r.source == reading.source)
-            ]
-            warnings = by_label(find_insights(mine, seen)).get(reading.label)
+            assessment = self._assess_full(reading)
+            window = assessment.quota.window_seconds if assessment.quota else None
+            series = self._recent.series(reading.label, now - (window or 21600))
         self.dashboard.detail.show(
-            reading,
+            assessment,
             now=now,
             next_attempt=self.monitor.next_attempt_at(label) if label else None,
             halted=self.monitor.is_halted(label) if label else False,
-            advice=advise(
-                reading,
-                self.monitor.readings(),
-                recovers_in=recovery.next_in(now) if recovery and recovery.recovering else None,
-            )
-            if reading
-            else None,
-            recovery=recovery,
             series=series,
-            warnings=warnings,
         )
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -409,9 +470,11 @@ class PullwatchApp(TriageActions, App[None]):
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key is not None and event.row_key.value:
-            self.refresh_identity(event.row_key.value)
+            self.refresh_identity(event.row_key.value, retry_auth=True)
 
     def _refresh_status(self) -> None:
+        if not self._has_dashboard:
+            return
         status = self.dashboard.status
         status.identity_count = len(self.monitor.identities)
         status.probing = len(self._in_flight)
@@ -420,14 +483,26 @@ class PullwatchApp(TriageActions, App[None]):
         status.next_round_in = (
             None if self._next_round_at is None else self._next_round_at - self.clock.time()
         )
-        status.keyring_problem = (
-            self.keyring_health.message
-            if self.keyring_health is not None and not self.keyring_health.ok
-            else None
-        )
+        status.keyring_problem = self.keyring_problem()
+        status.history_problem = self._history_problem()
         status.redraw()
 
+    def keyring_problem(self) -> str | None:
+        health = self.keyring_health
+        return health.message if health is not None and not health.ok else None
+
+    def _history_problem(self) -> str | None:
+        """The history writer's failures after start-up, said where the user looks."""
+        if self._writer is None:
+            return None
+        status = self._writer.status
+        if not status.failed:
+            return None
+        return f"{status.failed} readings not recorded: {status.last_error}"
+
     def _tick(self) -> None:
+        if not self._has_dashboard:  # quitting: the dashboard's widgets may be gone
+            return
         now = self.clock.time()
         self.dashboard.table.tick(now)
         self.dashboard.detail.tick(now)
@@ -480,6 +555,19 @@ class PullwatchApp(TriageActions, App[None]):
     def _terminal_lost(self) -> None:
         self.exit(return_code=129)
 
+    # -- the triage host (see tui/triage.py) -------------------------------------------------
+
+    def show_screen(
+        self, screen: Screen[Any], callback: Callable[[Any], None] | None = None
+    ) -> None:
+        self.push_screen(screen, callback)
+
+    def in_thread(self, work: Callable[[], None], group: str) -> None:
+        self.run_worker(work, thread=True, group=group, exit_on_error=False)
+
+    def from_thread(self, callback: Callable[..., None], *args: Any) -> None:
+        self.call_from_thread(callback, *args)
+
     # -- actions -----------------------------------------------------------------------------
 
     def _identity(self, label: str | None) -> Identity | None:
@@ -520,6 +608,18 @@ class PullwatchApp(TriageActions, App[None]):
         if identity is not None:
             self.open_head_check(identity.label)
 
+    def action_plan(self) -> None:
+        self.triage.plan()
+
+    def action_explain(self) -> None:
+        self.triage.explain()
+
+    def action_import_docker(self) -> None:
+        self.triage.import_docker()
+
+    def action_report(self) -> None:
+        self.triage.report()
+
     def open_token_check(self, label: str) -> None:
         identity = self._identity(label)
         if identity is None:
@@ -538,10 +638,11 @@ class PullwatchApp(TriageActions, App[None]):
         if identity is None:
             return
 
-        async def run() -> object:
-            result = await self.monitor.check(identity)
-            self._show(result.reading)
-            return result
+        async def run() -> tuple[ProbeResult, Assessment]:
+            result = await self.monitor.check(identity, retry_auth=True)
+            if self._has_dashboard:
+                self._show(result.reading)
+            return result, self._assess_full(result.reading)
 
         who = identity.username or "anonymous"
         self.push_screen(
@@ -593,50 +694,72 @@ class PullwatchApp(TriageActions, App[None]):
         except Exception as exc:  # ConfigError, SecretStoreError: show, lose nothing
             self.call_from_thread(self.notify, str(exc), severity="error", timeout=10)
             return
-        warning = getattr(result, "warning", None)
-        if warning:
-            self.call_from_thread(self.notify, warning, severity="warning", timeout=10)
-        self.call_from_thread(self._identities_changed, None)
+        if result.warning:
+            self.call_from_thread(self.notify, result.warning, severity="warning", timeout=10)
+        self.call_from_thread(self.identities_changed, None)
 
     def _form_closed(self, saved_label: str | None) -> None:
         if saved_label is not None:  # None: the form was cancelled
-            self._identities_changed(saved_label)
+            self.notify(f"Saved {saved_label}: probing it now")
+            self.identities_changed(saved_label)
 
-    def _identities_changed(self, focus: str | None) -> None:
-        """After an add, edit or delete: reload, re-key the table, probe what changed."""
+    def identities_changed(self, focus: str | None, *, reprobe: bool = True) -> None:
+        """After an add, edit or delete (here or by another process): reload, re-key the table,
+        probe what changed. `focus` was just saved here: it is probed at once, even when only
+        its token changed (a saved token is the user asking to try the login again)."""
         try:
             config = self.runtime.reload()
         except Exception as exc:
             self.notify(str(exc), severity="error", timeout=10)
             return
+        self._config_stamp = self._stamp()
+        self._policy = self.runtime.policy()
         before = {i.label: i for i in self.monitor.identities}
         self.monitor.set_identities(config.identities)
+        for label, identity in before.items():
+            if config.get(label) != identity:
+                self._recent.forget(label)
         self._show_identities()
         if focus is not None:
             self.dashboard.focus_identity(focus)
             self._select(focus)
         for identity in config.identities:
-            if before.get(identity.label) != identity:
+            changed = before.get(identity.label) != identity
+            if changed or identity.label == focus:
                 self.monitor.forget_secret(identity.label)
-                self._launch(identity, force=True)
+                if reprobe or changed:
+                    self._launch(identity, force=True, retry_auth=identity.label == focus)
         self._refresh_status()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield SystemCommand(
-            "Add identity", "anonymous, or Docker ID + access token", self.action_add_identity
+            "Add identity", "anonymous, or a login + access token", self.action_add_identity
         )
         yield SystemCommand("Refresh all", "probe every identity now", self.action_refresh_all)
         yield SystemCommand(
             "Pause / resume", "stop or restart the automatic rounds", self.action_toggle_pause
         )
-        yield from self.triage_commands()
+        yield from self.triage.commands()
         yield SystemCommand("Help", "keys, and what each state means", self.action_help)
 
 
-def make_app(runtime: Runtime, **options: object) -> PullwatchApp:
-    """The app for the CLI and the tests alike (options: demo, interval, auto_rounds, ...)."""
-    return PullwatchApp(runtime, **options)  # type: ignore[arg-type]
+def make_app(
+    runtime: Runtime,
+    *,
+    demo: bool = False,
+    interval: float | None = None,
+    auto_rounds: bool = True,
+    watch_terminal: bool = True,
+) -> PullwatchApp:
+    """The app for the CLI and the tests alike."""
+    return PullwatchApp(
+        runtime,
+        demo=demo,
+        interval=interval,
+        auto_rounds=auto_rounds,
+        watch_terminal=watch_terminal,
+    )

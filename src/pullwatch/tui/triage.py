@@ -1,101 +1,122 @@
 """The dashboard's triage actions: plan (`p`), explain (`x`), import Docker logins (`i`), report
-(`w`), and their command-palette entries. A mixin of `PullwatchApp`, kept apart so the app stays
-a thin shell.
+(`w`), and their command-palette entries.
+
+`TriageActions` works through `TriageHost`, a small typed protocol the app implements, so this
+module never imports the app (no cycle) and never reaches into its private parts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
 
-from textual import work
 from textual.app import SystemCommand
+from textual.screen import Screen
 
-from pullwatch.history import HistoryError
-from pullwatch.insights import by_label, find_insights
-from pullwatch.report import HistorySummary, build_report, history_context
+from pullwatch.assess import Assessment
+from pullwatch.history import History, HistoryError
+from pullwatch.report import HistorySummary, build_report, history_summaries
+from pullwatch.runtime import Runtime
 from pullwatch.tui.screens.explain import ExplainScreen
 from pullwatch.tui.screens.import_docker import ImportDockerScreen
 from pullwatch.tui.screens.plan import PlanScreen
 from pullwatch.tui.screens.report import ReportScreen
 
-if TYPE_CHECKING:
-    from pullwatch.tui.app import PullwatchApp
+
+class TriageHost(Protocol):
+    """What the triage actions need from the app."""
+
+    @property
+    def runtime(self) -> Runtime: ...
+
+    def assessments(self) -> list[Assessment]: ...
+
+    def selected_assessment(self) -> Assessment | None: ...
+
+    def keyring_problem(self) -> str | None: ...
+
+    def open_history(self) -> History: ...
+
+    def identities_changed(self, focus: str | None) -> None: ...
+
+    def show_screen(
+        self, screen: Screen[Any], callback: Callable[[Any], None] | None = None
+    ) -> None: ...
+
+    def in_thread(self, work: Callable[[], None], group: str) -> None: ...
+
+    def from_thread(self, callback: Callable[..., None], *args: Any) -> None: ...
 
 
 class TriageActions:
-    """Actions for `PullwatchApp` (which provides monitor, runtime, dashboard, clock...)."""
+    def __init__(self, host: TriageHost) -> None:
+        self._host = host
 
-    def action_plan(self) -> None:
-        app: PullwatchApp = self  # type: ignore[assignment]
-        label = app.dashboard.selected_label
-        reading = app.monitor.latest(label) if label else None
-        app.push_screen(PlanScreen(reading))
+    def plan(self) -> None:
+        self._host.show_screen(PlanScreen(self._host.selected_assessment()))
 
-    def action_explain(self) -> None:
-        app: PullwatchApp = self  # type: ignore[assignment]
-        app.push_screen(ExplainScreen())
+    def explain(self) -> None:
+        self._host.show_screen(ExplainScreen())
 
-    def action_import_docker(self) -> None:
-        app: PullwatchApp = self  # type: ignore[assignment]
-        app.push_screen(ImportDockerScreen(store=app.runtime.store), app._form_closed)
+    def import_docker(self) -> None:
+        host = self._host
 
-    def action_report(self) -> None:
-        self._report_with_history()
+        def closed(label: str | None) -> None:
+            if label is not None:
+                host.identities_changed(label)
 
-    @work(thread=True, exit_on_error=False, group="report-history")
-    def _report_with_history(self) -> None:
+        host.show_screen(ImportDockerScreen(store=host.runtime.store), closed)
+
+    def report(self) -> None:
         """Summaries from the history database (in a thread), then the report."""
-        app: PullwatchApp = self  # type: ignore[assignment]
-        readings = app.monitor.readings()
-        summaries: dict[str, HistorySummary] = {}
-        recovers: dict[str, float] = {}
-        try:
-            with app._open_history() as history:
-                summaries, recovers = history_context(history, readings, app.clock.time())
-        except HistoryError:
-            pass  # the report is still worth having without it
-        app.call_from_thread(self.open_report, summaries, recovers)
+        host = self._host
+        assessments = host.assessments()
+        now = host.runtime.clock.time()
+
+        def summarise() -> None:
+            summaries: dict[str, HistorySummary] = {}
+            try:
+                with host.open_history() as history:
+                    readings = [a.reading for a in assessments]
+                    summaries = history_summaries(history, readings, now)
+            except HistoryError:
+                pass  # the report is still worth having without it
+            host.from_thread(self.open_report, assessments, summaries)
+
+        host.in_thread(summarise, "report-history")
 
     def open_report(
         self,
+        assessments: list[Assessment],
         history: Mapping[str, str | HistorySummary] | None = None,
-        recovers_in: Mapping[str, float] | None = None,
     ) -> None:
-        """The triage report from the latest readings; `history` adds a summary per label."""
-        app: PullwatchApp = self  # type: ignore[assignment]
-        readings = app.monitor.readings()
-        health = app.keyring_health
+        """The triage report from the latest assessments; `history` adds a summary per label."""
+        host = self._host
+        runtime = host.runtime
         report = build_report(
-            readings,
-            generated_at=app.clock.time(),
-            registry=app.runtime.registry,
-            repository=app.runtime.repository,
-            keyring=None if health is None or health.ok else health.message,
-            warnings=by_label(find_insights(readings)),
+            assessments,
+            generated_at=runtime.clock.time(),
+            registry=runtime.registry,
+            repository=runtime.repository,
+            keyring=host.keyring_problem(),
             history=history,
-            recovers_in=recovers_in,
         )
-        app.push_screen(ReportScreen(report, save_dir=app.runtime.paths.data_dir / "reports"))
+        host.show_screen(ReportScreen(report, save_dir=runtime.paths.data_dir / "reports"))
 
-    def triage_commands(self) -> Iterable[SystemCommand]:
+    def commands(self) -> Iterable[SystemCommand]:
         yield SystemCommand(
-            "Triage report",
-            "a redacted snapshot of every identity, for a ticket",
-            self.action_report,
+            "Triage report", "a redacted snapshot of every identity, for a ticket", self.report
         )
         yield SystemCommand(
             "Scan-budget planner",
             "will a scanner's schedule fit the selected identity's limit?",
-            self.action_plan,
+            self.plan,
         )
         yield SystemCommand(
-            "Explain an error line",
-            "which limit a pasted 429 or login error is",
-            self.action_explain,
+            "Explain an error line", "which limit a pasted 429 or login error is", self.explain
         )
         yield SystemCommand(
             "Import Docker logins",
             "the Docker Hub login from ~/.docker/config.json, into the keyring",
-            self.action_import_docker,
+            self.import_docker,
         )

@@ -18,18 +18,19 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from pullwatch.advice import Advice, advise
+from pullwatch.advice import Advice
+from pullwatch.assess import Assessment, assess
+from pullwatch.durations import format_span, iso_time
 from pullwatch.hub.client import Exchange, ProbeResult, TokenResult
-from pullwatch.hub.headers import RateValue, format_window
+from pullwatch.hub.headers import RateValue
 from pullwatch.output import (
     HEAD_DOES_NOT_COUNT,
     describe_head_check,
     describe_token_check,
-    iso_time,
     render_table,
     token_advice,
 )
-from pullwatch.reading import Reading
+from pullwatch.reading import Reading, Step
 from pullwatch.tui import format as fmt
 
 Rendered = tuple[RenderableType, str]  # what to show, what to copy
@@ -112,7 +113,7 @@ def _exchanges_table(exchanges: tuple[Exchange, ...]) -> Table:
             block.append(f"-> {ex.error or 'no answer'}", style="red")
         block.append(f"   auth: {ex.auth}\n", style="dim")
         block.append(ex.url)
-        table.add_row(ex.step, block)
+        table.add_row(ex.step.value, block)
     return table
 
 
@@ -127,16 +128,16 @@ def _headers_table(exchange: Exchange | None) -> RenderableType:
     return table
 
 
-def _last(exchanges: tuple[Exchange, ...], step: str) -> Exchange | None:
-    return next((ex for ex in reversed(exchanges) if ex.step == step), None)
+def _last(exchanges: tuple[Exchange, ...], step: Step) -> Exchange | None:
+    return next((ex for ex in reversed(exchanges) if ex.step is step), None)
 
 
-def _verdict(state_reading: Reading) -> Text:
+def _verdict(assessment: Assessment) -> Text:
     text = Text("Result: ", style="bold")
-    text.append_text(fmt.state_text(state_reading))
-    if state_reading.detail:
-        text.append(f"  {state_reading.detail}")
-    _append_advice(text, advise(state_reading))
+    text.append_text(fmt.state_text(assessment))
+    if assessment.reason:
+        text.append(f"  {assessment.reason}")
+    _append_advice(text, assessment.advice)
     return text
 
 
@@ -150,15 +151,15 @@ def _append_advice(text: Text, advice: Advice | None) -> None:
         text.append(step)
 
 
-def render_head_check(result: ProbeResult) -> Rendered:
-    reading = result.reading
+def render_head_check(check: tuple[ProbeResult, Assessment]) -> Rendered:
+    result, assessment = check
     parts: list[RenderableType] = [
         Text(HEAD_DOES_NOT_COUNT, style="bold green"),
-        _verdict(reading),
+        _verdict(assessment),
         _section("Requests (secrets and tokens are never shown)"),
         _exchanges_table(result.exchanges),
         _section("HEAD answer headers (redacted)"),
-        _headers_table(_last(result.exchanges, "head")),
+        _headers_table(_last(result.exchanges, Step.HEAD)),
         _section("Parse"),
     ]
     rl = result.ratelimit
@@ -180,33 +181,37 @@ def render_head_check(result: ProbeResult) -> Rendered:
         grid.add_row(
             "Window",
             Text(
-                f"{format_window(rl.window)} (rolling; no reset time is sent)" if rl.window else "-"
+                f"{format_span(rl.window)} (rolling; no reset time is sent)" if rl.window else "-"
             ),
         )
+        problem = rl.quota_problem()
+        if problem:
+            grid.add_row("Quota", Text(f"unreadable: {problem}", style="bold"))
         grid.add_row("Metered", Text("yes" if rl.metered else "no: no ratelimit headers"))
         grid.add_row(
             "Source",
             Text(f"{rl.source.value} ({rl.source.kind.value})" if rl.source else "not sent"),
         )
         parts.append(grid)
-    return Group(*parts), describe_head_check(result)
+    return Group(*parts), describe_head_check(result, assessment)
 
 
 def render_token_check(result: TokenResult | Reading) -> Rendered:
     if isinstance(result, Reading):  # the secret could not be read: no request was made
-        return _verdict(result), render_table([result])
+        assessment = assess(result)
+        return _verdict(assessment), render_table([assessment])
     parts: list[RenderableType] = []
     head = Text("Result: ", style="bold")
-    if result.ok:
+    if result.ok and result.http_status is None:
+        head.append(result.detail or "no token needed", style="green")
+    elif result.ok:
         head.append("token issued", style="green")
         if result.latency_ms is not None:
             head.append(f" in {result.latency_ms:.0f} ms")
         if result.expires_in is not None and result.expires_at is not None:
             head.append(f"; expires in {result.expires_in} s (at {iso_time(result.expires_at)})")
     else:
-        head.append_text(
-            Text(result.state.value.replace("_", " "), style=fmt.STATE_STYLES[result.state])
-        )
+        head.append_text(Text(result.state.label, style=fmt.STATE_STYLES[result.state]))
         head.append(f"  {result.detail}")
         _append_advice(head, token_advice(result))
     parts.append(head)
@@ -214,7 +219,7 @@ def render_token_check(result: TokenResult | Reading) -> Rendered:
         _section("Requests (secrets and tokens are never shown)"),
         _exchanges_table(result.exchanges),
         _section("Token endpoint answer headers (redacted)"),
-        _headers_table(_last(result.exchanges, "token")),
+        _headers_table(_last(result.exchanges, Step.TOKEN)),
     ]
     claims = result.claims
     if claims is not None:
@@ -238,6 +243,6 @@ def render_token_check(result: TokenResult | Reading) -> Rendered:
         pull = claims.pull_limit
         if pull is not None:
             limit = "?" if pull.limit is None else str(pull.limit)
-            grid.add_row("pull_limit", Text(f"{limit} per {format_window(pull.interval)}"))
+            grid.add_row("pull_limit", Text(f"{limit} per {format_span(pull.interval)}"))
         parts.append(grid)
     return Group(*parts), describe_token_check(result)

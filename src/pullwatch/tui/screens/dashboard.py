@@ -15,7 +15,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from pullwatch.reading import Reading
+from pullwatch.assess import Assessment
 from pullwatch.tui.widgets.detail_pane import DetailPane
 from pullwatch.tui.widgets.identity_table import IdentityTable
 from pullwatch.tui.widgets.status_line import StatusLine
@@ -90,8 +90,8 @@ class DashboardScreen(Screen[None]):
     def on_resize(self, event: Resize) -> None:
         self.table.set_layout(event.size.width - 2)  # keeps the cursor on the same identity
 
-    def show_identities(self, labels: Sequence[str], readings: dict[str, Reading]) -> None:
-        self.table.set_rows(labels, readings)
+    def show_identities(self, labels: Sequence[str], rows: dict[str, Assessment]) -> None:
+        self.table.set_rows(labels, rows)
         self.table.set_layout(self.size.width - 2)
 
     def focus_identity(self, label: str) -> None:

@@ -14,7 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static, TextArea
 
 from pullwatch.explain import Explanation, explain
-from pullwatch.hub.redact import redact
+from pullwatch.redact import redact
 
 HINT = (
     "Paste an error line above, e.g. '... Too Many Requests (HAP429)' or "

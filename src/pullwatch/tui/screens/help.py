@@ -12,7 +12,6 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from pullwatch.advice import STATE_MEANINGS
-from pullwatch.output import STATE_LABELS
 from pullwatch.reading import State
 from pullwatch.tui.format import STATE_STYLES
 
@@ -56,9 +55,7 @@ class HelpScreen(ModalScreen[None]):
         states.add_column(no_wrap=True)
         states.add_column()
         for state in State:
-            states.add_row(
-                Text(STATE_LABELS[state], style=STATE_STYLES[state]), STATE_MEANINGS[state]
-            )
+            states.add_row(Text(state.label, style=STATE_STYLES[state]), STATE_MEANINGS[state])
         notes = Text(
             "HEAD requests do not count as pulls: pullwatch never GETs a manifest.\n"
             "Docker Hub sends the window length (w=), not a reset time: the window is rolling.",

@@ -8,8 +8,6 @@ explained at the top of the form, with the way out.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -19,16 +17,9 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from pullwatch.identities.model import ConfigError, Identity, IdentityError, check_change
 from pullwatch.identities.secrets import KeyringHealth, SecretStoreError
-from pullwatch.identities.store import (
-    ConfigError,
-    Identity,
-    IdentityError,
-    IdentityStore,
-    validate_label,
-    validate_secret,
-    validate_username,
-)
+from pullwatch.identities.store import IdentityStore
 
 FIELDS = ("label", "username", "secret", "warn")
 
@@ -139,7 +130,11 @@ class IdentityForm(ModalScreen[str | None]):
         self.query_one(f"#{field}-error", Static).update(Content(message or ""))
 
     def _values(self) -> tuple[Identity, str | None] | None:
-        """The identity and secret the form describes, or None after showing errors inline."""
+        """The identity and secret the form describes, or None after showing errors inline.
+
+        The checks are the store's own (`identities.model.check_change`), so the form and
+        `pullwatch identity add` accept and refuse exactly the same values.
+        """
         for field in (*FIELDS, "form"):
             self._set_error(field, None)
         label = self.query_one("#label", Input).value.strip()
@@ -147,53 +142,31 @@ class IdentityForm(ModalScreen[str | None]):
         secret = self.query_one("#secret", Input).value or None
         warn_text = self.query_one("#warn", Input).value.strip()
         errors: dict[str, str] = {}
-
-        def check(field: str, validate: Callable[[object], None], value: object) -> None:
-            try:
-                validate(value)
-            except IdentityError as exc:
-                errors.setdefault(field, str(exc))
-
-        check("label", validate_label, label)
-        if "label" not in errors:
-            try:
-                current = self._store.load().identities
-            except ConfigError as exc:  # the file went bad on disk: say so, change nothing
-                errors["form"] = f"not saved: {exc}"
-                current = ()
-            taken = {
-                i.label.casefold()
-                for i in current
-                if self._existing is None or i.label != self._existing.label
-            }
-            if label.casefold() in taken:
-                errors["label"] = f"an identity called {label!r} already exists"
-        if username is not None:
-            check("username", validate_username, username)
-        if username is None and secret:
-            errors["secret"] = "an anonymous identity has no token: enter a Docker ID or clear this"
-        needs_secret = username is not None and (
-            self._existing is None
-            or self._existing.username is None
-            or self._existing.username != username
-        )
-        if needs_secret and not secret:
-            errors["secret"] = "a personal access token is needed for a Docker ID"
-        if secret is not None:
-            check("secret", validate_secret, secret)
         warn: int | None = None
         if warn_text:
             try:
                 warn = int(warn_text)
-                if warn < 0:
-                    raise ValueError
             except ValueError:
                 errors["warn"] = "a whole number of pulls, 0 or more (or empty for the default)"
+        try:
+            taken = [i.label for i in self._store.load().identities]
+        except ConfigError as exc:  # the file went bad on disk: say so, change nothing
+            errors["form"] = f"not saved: {exc}"
+            taken = []
+        identity = Identity(label=label, username=username, warn_below=warn)
+        for field, message in check_change(
+            identity,
+            secret,
+            existing=self._existing,
+            taken=taken,
+            docker_hub=self._store.docker_hub,
+        ).items():
+            errors.setdefault(field, message)
         for field, message in errors.items():
             self._set_error(field, message)
         if errors:
             return None
-        return Identity(label=label, username=username, warn_below=warn), secret
+        return identity, secret
 
     # -- saving ----------------------------------------------------------------------------
 

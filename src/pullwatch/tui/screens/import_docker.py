@@ -23,7 +23,6 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from pullwatch.hub.redact import one_line
 from pullwatch.identities.docker_config import (
     DEFAULT_HELPER_TIMEOUT,
     DockerConfig,
@@ -38,6 +37,7 @@ from pullwatch.identities.docker_config import (
 )
 from pullwatch.identities.secrets import SecretStoreError
 from pullwatch.identities.store import ConfigError, IdentityError, IdentityStore
+from pullwatch.redact import one_line
 
 
 class ImportDockerScreen(ModalScreen[str | None]):

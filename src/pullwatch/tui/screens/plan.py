@@ -1,7 +1,7 @@
 """`p`: the scan-budget planner against the selected identity's live limit and window.
 
 The verdict is recomputed on every keystroke (exact arithmetic, no network): the identity's
-numbers come from its latest reading, so the planner never probes.
+numbers come from its latest assessment, so the planner never probes.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from textual.containers import Grid, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, Static
 
-from pullwatch.hub.headers import format_window
+from pullwatch.assess import Assessment
+from pullwatch.durations import format_span
 from pullwatch.planner import (
     DEFAULT_CAP,
     DEFAULT_INTERVAL_HOURS,
@@ -28,9 +29,8 @@ from pullwatch.planner import (
     documented_quota,
     evaluate,
     parse_duration,
-    quota_from_reading,
+    quota_from_assessment,
 )
-from pullwatch.reading import Reading
 
 # (input id, label, default, placeholder)
 FIELDS: tuple[tuple[str, str, str, str], ...] = (
@@ -43,14 +43,14 @@ FIELDS: tuple[tuple[str, str, str, str], ...] = (
 )
 
 
-def plan_quota(reading: Reading | None) -> Quota:
+def plan_quota(assessment: Assessment | None) -> Quota:
     """The selected identity's live quota, or Docker's documented one when it has none."""
-    quota = quota_from_reading(reading) if reading is not None else None
+    quota = quota_from_assessment(assessment) if assessment is not None else None
     if quota is not None:
         return quota
-    anonymous = reading is None or reading.username is None
+    anonymous = assessment is None or assessment.username is None
     fallback = documented_quota(anonymous)
-    who = f"{reading.label} has no live numbers yet: " if reading is not None else ""
+    who = f"{assessment.label} has no live numbers yet: " if assessment is not None else ""
     return replace(fallback, origin=f"{who}{fallback.origin}")
 
 
@@ -66,19 +66,19 @@ class PlanScreen(Screen[None]):
     PlanScreen #plan-result { margin-top: 1; }
     """
 
-    def __init__(self, reading: Reading | None) -> None:
+    def __init__(self, assessment: Assessment | None) -> None:
         super().__init__()
-        self._reading = reading
-        self.quota = plan_quota(reading)
+        self._assessment = assessment
+        self.quota = plan_quota(assessment)
         self.result: PlanResult | None = None
         self.problem: str | None = None
 
     def compose(self) -> ComposeResult:
-        who = self._reading.label if self._reading is not None else "no identity"
+        who = self._assessment.label if self._assessment is not None else "no identity"
         limit = (
             "not metered"
             if self.quota.limit is None
-            else f"{self.quota.limit} per {format_window(self.quota.window)}"
+            else f"{self.quota.limit} per {format_span(self.quota.window)}"
         )
         yield Static(
             Text(f"Scan-budget planner · {who} · {limit} ({self.quota.origin})"), id="plan-title"

@@ -16,7 +16,7 @@ from textual.geometry import Region
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
-from pullwatch.reading import Reading
+from pullwatch.assess import Assessment
 from pullwatch.tui import format as fmt
 
 CELL_PADDING = 2  # DataTable pads each cell by one column on each side
@@ -82,7 +82,7 @@ def plan_columns(available: int, label_width: int, *, extra: Sequence[Column] = 
     return [Column(c.key, c.title, widths[c.key], c.priority) for c in chosen]
 
 
-CellRenderer = Callable[[Reading, float], Text]
+CellRenderer = Callable[[Assessment, float], Text]
 
 
 class IdentityTable(DataTable[Text]):
@@ -99,11 +99,11 @@ class IdentityTable(DataTable[Text]):
         self._labels: set[str] = set()  # _order as a set: a lookup per reading
         self._widths: dict[str, int] = {}  # column key -> planned width
         self._geometry: tuple[dict[str, tuple[int, int]], int] | None = None  # cells x, width
-        self._readings: dict[str, Reading] = {}
+        self._assessments: dict[str, Assessment] = {}
         self._shown: dict[tuple[str, str], Text] = {}
         self._extra_columns: list[Column] = []
         self._extra_renderers: dict[str, CellRenderer] = {}
-        self._ticking: list[str] = ["token", "age"]
+        self._ticking: list[str] = ["token", "age", "remaining"]
         self._marks: dict[str, str] = {}
         self.now: float = 0.0
         self.rebuilds = 0  # how often rows and columns were recreated (never on a tick)
@@ -130,12 +130,12 @@ class IdentityTable(DataTable[Text]):
         self._rebuild()
         return True
 
-    def set_rows(self, labels: Sequence[str], readings: dict[str, Reading]) -> None:
+    def set_rows(self, labels: Sequence[str], assessments: dict[str, Assessment]) -> None:
         """Show these identities in this order; keeps the cursor on the same identity."""
-        self._readings = {label: readings[label] for label in labels if label in readings}
+        self._assessments = {label: assessments[label] for label in labels if label in assessments}
         if list(labels) == self._order:
             for label in labels:
-                self.show_reading(self._readings[label])
+                self.show(self._assessments[label])
             return
         self._order = list(labels)
         self._labels = set(self._order)
@@ -151,8 +151,8 @@ class IdentityTable(DataTable[Text]):
         for column in self._columns_plan:
             self.add_column(column.title, width=column.width, key=column.key)
         for label in self._order:
-            reading = self._readings.get(label)
-            cells = [self._render(column.key, reading) for column in self._columns_plan]
+            assessment = self._assessments.get(label)
+            cells = [self._cell(column.key, assessment) for column in self._columns_plan]
             self.add_row(*cells, key=label)
             for column, cell in zip(self._columns_plan, cells, strict=True):
                 self._shown[(label, column.key)] = cell
@@ -182,20 +182,20 @@ class IdentityTable(DataTable[Text]):
         }
         self._marks = dict(marks)
         for label in changed:
-            if label in self._readings:
-                self.show_reading(self._readings[label])
+            if label in self._assessments:
+                self.show(self._assessments[label])
 
-    def show_reading(self, reading: Reading) -> None:
-        """Write a reading's cells (only those whose text changed), repainting only them."""
-        label = reading.label
+    def show(self, assessment: Assessment) -> None:
+        """Write an identity's cells (only those whose text changed), repainting only them."""
+        label = assessment.label
         if label not in self._labels:
             return
-        self._readings[label] = reading
+        self._assessments[label] = assessment
         row = self._data.get(RowKey(label))
         changed = [
             column.key
             for column in self._columns_plan
-            if self._write(label, column.key, self._render(column.key, reading), row)
+            if self._write(label, column.key, self._cell(column.key, assessment), row)
         ]
         self._repaint(label, changed)
 
@@ -205,18 +205,20 @@ class IdentityTable(DataTable[Text]):
         planned = {c.key for c in self._columns_plan}
         ticking = [key for key in self._ticking if key in planned]
         for label in self._order:
-            reading = self._readings.get(label)
-            if reading is None:
+            assessment = self._assessments.get(label)
+            if assessment is None:
                 continue
             row = self._data.get(RowKey(label))
             changed = [
-                key for key in ticking if self._write(label, key, self._render(key, reading), row)
+                key for key in ticking if self._write(label, key, self._cell(key, assessment), row)
             ]
             self._repaint(label, changed)
 
-    def _render(self, key: str, reading: Reading | None) -> Text:
-        if reading is None:
+    def _cell(self, key: str, assessment: Assessment | None) -> Text:
+        """One cell's text for one identity (named apart from Widget._render, which it is not)."""
+        if assessment is None:
             return Text("")
+        reading = assessment.reading
         width = self._widths.get(key, 10)
         if key == "label":
             text = Text(reading.label, style="bold")
@@ -225,20 +227,22 @@ class IdentityTable(DataTable[Text]):
                 text.append(f" {mark}", style="bold green")
             return text
         if key == "bucket":
-            return fmt.bucket_text(reading.source)
+            quota = assessment.quota
+            return fmt.bucket_text(reading.source or (quota.source if quota else None))
         if key == "remaining":
-            return fmt.gauge(reading, max(width - 8, 0))
+            stale = assessment.quota is not None and assessment.quota.stale
+            room = 8 + (8 if stale else 0)  # a stale gauge gives up bar for its age
+            return fmt.gauge(assessment, max(width - room, 0), self.now)
         if key == "window":
-            return fmt.window_text(reading)
+            return fmt.window_text(assessment)
         if key == "token":
             return fmt.token_countdown(reading.token_expires_at, self.now)
         if key == "age":
-            probed = None if reading.state.value == "unknown" else reading.checked_at
-            return fmt.age_text(probed, self.now)
+            return fmt.age_text(reading.checked_at if reading.probed else None, self.now)
         if key == "state":
-            return fmt.state_text(reading, with_reason=width > 16, width=width)
+            return fmt.state_text(assessment, with_reason=width > 16, width=width)
         renderer = self._extra_renderers.get(key)
-        return renderer(reading, self.now) if renderer else Text("")
+        return renderer(assessment, self.now) if renderer else Text("")
 
     def _write(self, label: str, key: str, value: Text, row: dict[ColumnKey, Text] | None) -> bool:
         """Store a cell's text in its `row` if it changed (`_repaint` shows it); whether it did."""

@@ -5,12 +5,13 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from pullwatch.tui.format import duration
+from pullwatch.durations import format_clock
 from pullwatch.tui.widgets._steady import same_shape
 
 
 class StatusLine(Static):
-    """One line (two when the keyring needs attention); repainted only when its text changes."""
+    """One line (more when the keyring or the history needs attention); repainted only when its
+    text changes."""
 
     DEFAULT_CSS = """
     StatusLine { height: auto; padding: 0 1; background: $panel; }
@@ -29,6 +30,7 @@ class StatusLine(Static):
         self.comparing = False
         self.next_round_in: float | None = None
         self.keyring_problem: str | None = None
+        self.history_problem: str | None = None
         self._last: Text | None = None
 
     def render_text(self) -> Text:
@@ -48,13 +50,17 @@ class StatusLine(Static):
         elif self.paused:
             text.append("paused", style="bold yellow")
         elif self.next_round_in is not None:
-            text.append(f"next round {duration(self.next_round_in)}")
+            text.append(f"next round {format_clock(self.next_round_in)}")
         if self.comparing:
             text.append(" · best first", style="bold green")
         if self.keyring_problem:
             text.append("\n")
             text.append("keyring: ", style="bold red")
-            text.append(self.keyring_problem, style="red")
+            text.append(self.keyring_problem)
+        if self.history_problem:
+            text.append("\n")
+            text.append("history: ", style="bold red")
+            text.append(self.history_problem)
         return text
 
     def redraw(self) -> None:

@@ -3,8 +3,11 @@
 Two layers: patterns that catch credentials by their shape (bearer and basic authorizations,
 JWTs, Docker `dckr_jti_`/`dckr_pat_` ids, `"token": ...` fields, the username a 429 echoes), and
 the literal values pullwatch itself handled (secrets read from the keyring, tokens it received),
-registered by the client as it uses them. `one_line` also strips control characters so a
-hostile server cannot paint the terminal.
+registered by the client as it uses them. `one_line` also strips control characters (C0,
+C1, escape sequences, bidirectional overrides) so a hostile server cannot paint the terminal.
+
+Order matters: a value is redacted whole, then cleaned, then shortened - shortening first
+would cut a token into pieces that no longer look like one.
 """
 
 from __future__ import annotations
@@ -19,7 +22,12 @@ REDACTED = "[redacted]"
 # with none of them cannot match, and most texts (header values, URLs) skip every pattern.
 _PATTERNS: tuple[tuple[re.Pattern[str], str, tuple[str, ...]], ...] = (
     (
-        re.compile(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=-]{4,}"),
+        # a credential after the scheme, but not a challenge's parameters (`Bearer realm="..."`)
+        re.compile(
+            r"(?i)\b(bearer|basic)(\s+)"
+            r"(?!(?:realm|service|scope|error|error_description|error_uri|charset)\s*=)"
+            r"[A-Za-z0-9._~+/=-]{4,}"
+        ),
         rf"\1\2{REDACTED}",
         ("bearer", "basic"),
     ),
@@ -47,7 +55,12 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str, tuple[str, ...]], ...] = (
 )
 
 _CONTROL = re.compile(
-    r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|[\x00-\x1f\x7f-\x9f]"
+    r"\x1b\[[0-9;?]*[ -/]*[@-~]"  # CSI sequences
+    r"|[\x1b][\]PX^_][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"  # OSC, DCS, SOS, PM, APC strings
+    r"|[\x9d\x90\x98\x9e\x9f][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"  # their 8-bit (C1) forms
+    r"|[\x9b][0-9;?]*[ -/]*[@-~]"  # 8-bit CSI
+    r"|[\x00-\x1f\x7f-\x9f]"  # C0, DEL, C1
+    r"|[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]"  # zero-width and bidi controls
 )
 _SPACE = re.compile(r"\s+")
 
@@ -132,10 +145,20 @@ def redact(text: str, extra: Iterable[str] = ()) -> str:
     return text
 
 
+# Longer values are cut before anything else: no header or body field pullwatch shows is
+# legitimately this long, and redaction must stay cheap whatever a hostile server sends.
+MAX_SCANNED = 64 * 1024
+
+
+def strip_controls(text: str) -> str:
+    """`text` with escape sequences and control, zero-width and bidi characters made spaces."""
+    return _CONTROL.sub(" ", text)
+
+
 def one_line(text: str, limit: int = 200) -> str:
-    """Redacted, control characters removed, whitespace collapsed, at most `limit` chars."""
-    text = _CONTROL.sub(" ", text[: limit * 8])
-    text = _SPACE.sub(" ", redact(text)).strip()
+    """Redacted (whole), control characters removed, whitespace collapsed, at most `limit`."""
+    text = redact(text[:MAX_SCANNED])
+    text = _SPACE.sub(" ", strip_controls(text)).strip()
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
