@@ -135,6 +135,8 @@ def test_the_token_server_grants_only_what_is_allowed(token_registry: Registry) 
         ({"type": "repository", "name": REPOSITORY, "actions": ["pull"]},),
         (),  # anonymous may not pull the private repository: an empty access list
     ]
+    server.configure(use_x5c=True)  # the certificate in the JWT header instead of a kid
+    assert head(token_registry, MANIFEST, anonymous_token(server, REPOSITORY)).status == 200
     token_registry.access_log.assert_no_pull()
 
 
