@@ -9,7 +9,13 @@ import pytest
 from pullwatch.clock import ManualClock
 from pullwatch.paths import Paths
 
-pytest_plugins = ["fixtures_simhub", "fixtures_keyring", "fixtures_demo", "fixtures_cli"]
+pytest_plugins = [
+    "fixtures_simhub",
+    "fixtures_keyring",
+    "fixtures_demo",
+    "fixtures_cli",
+    "fixtures_prometheus",
+]
 
 
 @pytest.fixture
