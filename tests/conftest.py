@@ -15,6 +15,7 @@ pytest_plugins = [
     "fixtures_demo",
     "fixtures_cli",
     "fixtures_registry",
+    "fixtures_prometheus",
 ]
 
 
