@@ -10,7 +10,7 @@ own process:
   counters, manifest GETs included (there must be none);
 - `pullwatch check --json` as a fresh process (benchmark keyring), after a first run that
   cached the challenge on disk: wall time and requests per identity;
-- the seed document's manual procedure for the same identities, one after another, as a shell
+- the manual procedure of docs/protocol.md for the same identities, one after another, as a shell
   script runs it (curl for the token, jq, curl --head, grep), and the ratio.
 
     python benchmarks/rounds.py [--quick] [--sizes 1,10,100]
@@ -57,7 +57,8 @@ SPEEDUP_TARGET = 20.0  # x the manual procedure at N = 100
 MANUAL_MEASURED_MAX = 100  # larger N: extrapolated from the N = 100 measurement
 
 MANUAL_SCRIPT = r"""#!/bin/bash
-# The seed's routine, per identity: a token (curl + jq), then the HEAD (curl --head + grep).
+# The manual routine (docs/protocol.md), per identity: a token (curl + jq), then the HEAD
+# (curl --head + grep).
 set -u
 while IFS=: read -r user pass; do
   TOKEN=$(curl -s --user "$user:$pass" \

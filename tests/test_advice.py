@@ -12,7 +12,7 @@ ACCOUNT = "186e63fa-1b6a-4c51-9f12-61a26f0a9c01"
 OTHER_ACCOUNT = "5d0c2b8e-77a4-4f0e-8e2d-3c1f9b6a4e21"
 IP = "203.0.113.7"
 
-# The seed's scanner error, verbatim.
+# The scanner error of the article pullwatch started from (docs/protocol.md), verbatim.
 SEED_LINE = (
     "failed to retrieve repository TESTORG* tags, error failed to query "
     "https://registry-1.docker.io/v2/TESTORG*/tags/list, error failed to query "

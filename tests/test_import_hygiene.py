@@ -1,4 +1,5 @@
-"""textual stays inside pullwatch.tui, so headless commands start fast (design.md §1)."""
+"""textual stays inside pullwatch.tui, so headless commands start fast (docs/design.md,
+"The house")."""
 
 from __future__ import annotations
 

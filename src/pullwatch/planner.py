@@ -1,6 +1,7 @@
 """The scan-budget planner: will a registry scanner's schedule fit the pull limit?
 
-The seed's scanner pulls every image it scans (pull, scan, remove), so one scan costs
+The scanner of the article pullwatch started from (docs/protocol.md) pulls every image it
+scans (pull, scan, remove), so one scan costs
 
     pulls per scan = repositories x images per repository x architectures x hosts
 
@@ -13,7 +14,7 @@ scan starts, so the worst case is
     pulls per window = pulls per scan x ceil(window / interval)
 
 All arithmetic is exact (`fractions.Fraction`): an interval of 1.5 h is 5400 s, not a float.
-The remedies are the seed's, computed: the largest Cap that fits at this interval, and the
+The remedies are the article's, computed: the largest Cap that fits at this interval, and the
 shortest interval that fits at this Cap.
 """
 
@@ -32,8 +33,8 @@ from pullwatch.reading import State
 
 HOUR = 3600
 DAY = 86400
-DEFAULT_CAP = 5  # the seed scanner's default: the 5 newest images per repository
-DEFAULT_INTERVAL_HOURS = 24  # the seed scanner's default: every 24 h
+DEFAULT_CAP = 5  # that scanner's default: the 5 newest images per repository
+DEFAULT_INTERVAL_HOURS = 24  # that scanner's default: every 24 h
 
 
 class PlanError(ValueError):

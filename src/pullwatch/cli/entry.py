@@ -1,6 +1,6 @@
-"""The command line's entry point: the parser (every subcommand, design.md §3: a public
-interface scripts rely on) and `main`, which turns every failure a user can meet into one line
-on stderr and a documented exit code, never a traceback.
+"""The command line's entry point: the parser (every subcommand: a public interface scripts
+rely on, docs/design.md "The command line") and `main`, which turns every failure a user can
+meet into one line on stderr and a documented exit code, never a traceback.
 
 Headless commands never import textual, so `pullwatch check` starts fast; only the dashboard
 and the demo import `pullwatch.tui`.

@@ -1,4 +1,4 @@
-"""Import the Docker Hub login Docker itself uses (hub-protocol.md §6).
+"""Import the Docker Hub login Docker itself uses (docs/protocol.md, "Docker's logins").
 
 `$DOCKER_CONFIG/config.json` (default `~/.docker/config.json`) says where Docker keeps a
 registry's login: `credHelpers[key]` wins, then `credsStore`, then an inline `auths[key].auth`

@@ -3,7 +3,7 @@
 Thread-safe: the HTTP server answers on many threads, tests and the demo mutate the model from
 others. Time comes from the injected `Clock` (token expiry, pull timestamps), so a test moves
 the rolling window with `ManualClock.advance()`. The behaviour mirrors
-`shared/docs/hub-protocol.md`.
+docs/protocol.md.
 """
 
 from __future__ import annotations
