@@ -419,3 +419,70 @@ def test_queued_calls_on_a_slow_keyring_do_not_time_out() -> None:
     for thread in threads:
         thread.join(10)
     assert [r.status for r in results] == [KeyringStatus.OK] * callers
+
+
+# -- the worker: one call at a time, queued calls cancelled when the keyring gets stuck ----------
+
+
+def test_calls_queued_behind_a_stuck_call_answer_at_once_and_never_run(
+    hanging_keyring: HangingKeyring,
+) -> None:
+    store = SecretStore(hanging_keyring, timeout=TIMEOUT)
+    first: list[SecretLookup] = []
+    queued: list[tuple[KeyringStatus, str, float]] = []
+
+    def write() -> None:
+        try:
+            store.set("queued", SECRET)
+        except SecretStoreError as exc:
+            queued.append((exc.status, str(exc), time.monotonic()))
+
+    reader = threading.Thread(target=lambda: first.append(store.get("x")))
+    reader.start()
+    assert hanging_keyring.entered.wait(5)
+    writer = threading.Thread(target=write)  # queued behind the hanging read
+    writer.start()
+    reader.join(5)
+    timed_out_at = time.monotonic()
+    writer.join(5)
+    assert [r.status for r in first] == [KeyringStatus.TIMED_OUT]
+    assert len(queued) == 1
+    status, message, answered_at = queued[0]
+    assert status is KeyringStatus.TIMED_OUT and "earlier call" in message
+    assert answered_at - timed_out_at < IMMEDIATE  # woken when the read was marked stuck
+    assert SECRET not in message
+    assert hanging_keyring.calls == 1  # the queued write never reached the keyring...
+    hanging_keyring.release()
+    assert wait_until(lambda: store.get("x").status is KeyringStatus.OK)
+    assert hanging_keyring.labels("pullwatch") == []  # ...not even after the keyring recovered
+    assert wait_until(lambda: not keyring_threads())
+
+
+def test_calls_run_on_a_daemon_thread_that_ends_when_idle() -> None:
+    seen: list[list[threading.Thread]] = []
+
+    class Watching(MemoryKeyring):
+        def get_password(self, service: str, username: str) -> str | None:
+            seen.append(keyring_threads())
+            return SECRET
+
+    store = SecretStore(Watching(), timeout=TIMEOUT)
+    for _ in range(3):
+        assert store.get("x").secret == SECRET
+    assert all(len(threads) >= 1 and all(t.daemon for t in threads) for threads in seen)
+    assert wait_until(lambda: not keyring_threads())
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, SystemExit])
+def test_keyboard_interrupt_and_system_exit_propagate(interrupt: type[BaseException]) -> None:
+    class Interrupted(MemoryKeyring):
+        def get_password(self, service: str, username: str) -> str | None:
+            raise interrupt()
+
+    store = SecretStore(Interrupted(), timeout=TIMEOUT)
+    with pytest.raises(interrupt):
+        store.get("x")
+    with pytest.raises(interrupt):
+        store.health()
+    store_ok = SecretStore(MemoryKeyring(), timeout=TIMEOUT)
+    assert store_ok.get("x").status is KeyringStatus.OK  # nothing left broken elsewhere
