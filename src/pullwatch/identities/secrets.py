@@ -7,6 +7,9 @@ call times out the keyring is marked stuck, the calls queued behind it are cance
 the stuck call returns every further call answers TIMED_OUT at once instead of piling up more
 stuck threads. Failures become a `KeyringStatus` with a one-line message that says the way out.
 
+`get_many` reads a whole round's secrets: from keyring's Secret Service backend in one batch
+(see `secret_service`), from any other backend one label after another on the same worker.
+
 A secret value never appears in a message, an exception or a log.
 """
 
@@ -14,10 +17,11 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from enum import StrEnum
@@ -188,6 +192,23 @@ def auto_backend(chosen: KeyringBackend, allow_plaintext: bool) -> KeyringBacken
     if any(_prompts_on_terminal(member) for member in members):
         return fail.Keyring()
     return chosen
+
+
+def _reads_in_batches(backend: KeyringBackend) -> bool:
+    """keyring's own Secret Service backend, reading and unlocking items as keyring does.
+
+    A subclass that reads or unlocks its own way is read through its own `get_password`. (The
+    module is in sys.modules whenever such a backend exists, so this check imports nothing.)
+    """
+    module = sys.modules.get("keyring.backends.SecretService")
+    secret_service = getattr(module, "Keyring", None)
+    if not isinstance(secret_service, type) or not isinstance(backend, secret_service):
+        return False
+    cls = type(backend)
+    return all(
+        getattr(cls, name, None) is getattr(secret_service, name, None)
+        for name in ("get_password", "unlock")
+    )
 
 
 def _one_line(text: str, secret: str | None = None) -> str:
@@ -366,6 +387,31 @@ class SecretStore:
             register_secret(self._redact_key(label), secret)  # scrubbed from anything shown
         return SecretLookup(KeyringStatus.OK, secret, "")
 
+    def get_many(self, labels: Iterable[str]) -> dict[str, SecretLookup]:
+        """The secrets of many labels (a whole round), each as `get` would answer; never raises.
+
+        On keyring's Secret Service backend one batch: one connection, one search, one request
+        for all the secrets, under the timeout of a single call (see `secret_service`); a label
+        the batch cannot read is read on its own. On any other backend one label after another,
+        each under its own timeout, on the same worker as every other call. A label given twice
+        is read once; the result has every label given, in the order given.
+        """
+        wanted = list(dict.fromkeys(labels))
+        if not wanted:
+            return {}
+        resolved, failure = self._resolve()
+        if resolved is not None and failure is None:
+            failure = resolved.verdict
+        if failure is not None:
+            self._remember(failure)
+            return dict.fromkeys(wanted, SecretLookup(failure.status, None, failure.message))
+        assert resolved is not None
+        found = self._read_batch(resolved, wanted) if _reads_in_batches(resolved.backend) else {}
+        for label in wanted:
+            if label not in found:
+                found[label] = self.get(label)
+        return {label: found[label] for label in wanted}
+
     def set(self, label: str, secret: str) -> None:
         """Store `secret` for `label`; raises SecretStoreError."""
         register_secret(self._redact_key(label), secret)
@@ -417,6 +463,41 @@ class SecretStore:
         assert failure is not None
         self._remember(failure)
         return None, failure
+
+    def _read_batch(self, resolved: _Resolved, labels: list[str]) -> dict[str, SecretLookup]:
+        """One Secret Service batch under the timeout; labels it could not read are left out."""
+        try:
+            from pullwatch.identities.secret_service import read_secrets
+        except ImportError:  # secretstorage or jeepney missing: keyring's API then
+            return {}
+        batch, error, failure = self._timed(
+            lambda: read_secrets(resolved.backend, self.SERVICE, labels)
+        )
+        if error is not None:  # what keyring's get_password would raise for every label
+            failure = self._classify(error, resolved.name)
+            del error
+        if failure is not None:
+            self._remember(failure)
+            return dict.fromkeys(labels, SecretLookup(failure.status, None, failure.message))
+        assert batch is not None
+        locked = (
+            self._classify(KeyringLocked("Failed to unlock the item!"), resolved.name)
+            if batch.locked
+            else None
+        )
+        found: dict[str, SecretLookup] = {}
+        for label in labels:
+            if label in batch.retry:
+                continue
+            if locked is not None and label in batch.locked:
+                found[label] = SecretLookup(locked.status, None, locked.message)
+                continue
+            secret = batch.secrets.get(label)
+            if secret:
+                register_secret(self._redact_key(label), secret)  # scrubbed from anything shown
+            found[label] = SecretLookup(KeyringStatus.OK, secret, "")
+        self._remember(locked or self._ok_health())
+        return found
 
     def _resolve(self) -> tuple[_Resolved | None, KeyringHealth | None]:
         """The backend and whether it is usable; keyring's own choice is resolved lazily."""
