@@ -184,6 +184,34 @@ def test_get_many_only_takes_the_service_and_username_asked(store: SecretStore) 
                 item.delete()
 
 
+@pytest.mark.parametrize("asked", [3, 30], ids=["fewer labels than items", "every label"])
+def test_get_many_finds_items_as_keyring_does_either_way(
+    store: SecretStore, counted_reads: dict[str, int], asked: int
+) -> None:
+    """Per-label searches (fewer labels than items) or every item's attributes: same answers,
+    even for a label with two items (keyring takes the first its search returns)."""
+    import secretstorage
+
+    labels = [f"item{i:02d}" for i in range(30)]
+    for label in labels:
+        store.set(label, f"secret-{label}")
+    backend = SecretService.Keyring()
+    collection = backend.get_preferred_collection()
+    with closing(collection.connection):  # a second item for one label, written by another tool
+        collection.create_item(
+            "duplicate", {"service": "pullwatch", "username": "item01", "extra": "x"}, b"other"
+        )
+    chosen = ["missing", *labels[:asked]]
+    found = store.get_many(chosen)
+    assert counted_reads["get_password"] == 0
+    assert found == {label: store.get(label) for label in chosen}
+    assert found["missing"].secret is None
+    assert found["item01"].secret in ("secret-item01", "other")
+    with closing(secretstorage.dbus_init()) as connection:
+        for item in secretstorage.search_items(connection, {"extra": "x"}):
+            item.delete()
+
+
 def test_get_many_without_the_fast_path_gives_the_same_answers(
     store: SecretStore, counted_reads: dict[str, int]
 ) -> None:
@@ -214,7 +242,7 @@ def test_get_many_falls_back_to_one_at_a_time_when_the_batch_breaks(
     def broken(*args: Any) -> None:
         raise RuntimeError("an unexpected reply")
 
-    monkeypatch.setattr(secret_service, "_attributes", broken)
+    monkeypatch.setattr(secret_service, "_pipelined", broken)
     found = store.get_many(["a", "b", "c", "missing"])
     assert counted_reads == {"get_password": 4, "read_secrets": 1}
     assert [found[label].secret for label in ("a", "b", "c", "missing")] == [

@@ -9,9 +9,10 @@ spent 1.5 s in the keyring. `read_secrets` does the same work once per batch:
    `preferred_collection` property, `KEYRING_PROPERTY_PREFERRED_COLLECTION`, else the default
    collection; a locked one is unlocked as keyring does it, and keyring's own exceptions -
    `KeyringLocked`, `InitError`, ... - propagate unchanged): one connection;
-2. one `SearchItems` for every item of the service, then each item's `Attributes` (pipelined,
-   a few dozen requests in flight) to learn its username - the first item per username wins,
-   in search order, as keyring takes the first match;
+2. one `SearchItems` for every item of the service, then whichever is fewer: each item's
+   `Attributes` to learn its username, or keyring's own search (service and username) for each
+   label - pipelined, a few dozen requests in flight. For each label the item is the one
+   keyring's own search would find first;
 3. one `Service.Unlock` for the items wanted (keyring asks for each item in turn); an item that
    stays locked is reported as such;
 4. one encrypted session (`OpenSession`) and one `Service.GetSecrets` for all of them, decrypted
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,7 @@ from jeepney import (  # type: ignore[import-untyped]
     HeaderFields,
     MessageType,
     Properties,
+    new_method_call,
 )
 from keyring.backend import KeyringBackend
 from secretstorage.defines import (
@@ -57,12 +59,13 @@ log = logging.getLogger(__name__)
 SERVICE_IFACE = SS_PREFIX + "Service"
 COLLECTION_IFACE = SS_PREFIX + "Collection"
 ITEM_IFACE = SS_PREFIX + "Item"
-# Attribute requests in flight at once: enough to keep the daemon busy, under the cap the bus
+# Requests in flight at once: enough to keep the daemon busy, under the cap the bus
 # puts on pending replies per connection (beyond it dbus-daemon answers an error, and the batch
 # would fall back to one-at-a-time reads).
 WINDOW = 64
 # An item deleted between the search and the read of its attributes answers one of these.
 _GONE = frozenset({DBUS_NO_SUCH_OBJECT, DBUS_UNKNOWN_OBJECT, DBUS_UNKNOWN_METHOD})
+_GONE_REPLY = object()
 _AES_BLOCK = 16
 
 
@@ -108,20 +111,7 @@ def _read(
     service: str,
     wanted: list[str],
 ) -> BatchRead:
-    scheme: dict[str, str] = backend.schemes[backend.scheme]  # type: ignore[attr-defined]
-    query: dict[str, str] = backend._query(service)  # type: ignore[attr-defined]
-    username_key = scheme["username"]
-
-    collection = DBusAddressWrapper(collection_path, COLLECTION_IFACE, connection)
-    (found,) = collection.call("SearchItems", "a{ss}", query)
-    paths = [str(path) for path in found]
-    attributes = _attributes(connection, paths)
-    wanted_set = set(wanted)
-    items: dict[str, str] = {}  # label -> item path: the first match, as keyring takes it
-    for path in paths:
-        label = attributes.get(path, {}).get(username_key)
-        if label in wanted_set and label not in items:
-            items[label] = path
+    items = _find_items(backend, connection, collection_path, service, wanted)
     if not items:
         return BatchRead()
 
@@ -147,39 +137,115 @@ def _read(
     return BatchRead(secrets, locked, frozenset(retry))
 
 
-def _attributes(connection: Any, paths: Iterable[str]) -> dict[str, dict[str, str]]:
-    """Each item's attributes, a window of requests in flight; items gone meanwhile omitted.
+def _find_items(
+    backend: KeyringBackend,
+    connection: Any,
+    collection_path: str,
+    service: str,
+    wanted: list[str],
+) -> dict[str, str]:
+    """label -> item path: the item keyring's own query finds first, for each label with one.
+
+    One search finds every item of the service. To learn which is whose takes one more request
+    per item (its attributes) or one per label (keyring's own query, service and username):
+    whichever is fewer, so a round that needs 100 secrets out of 1000 stored asks 100 times.
+    A label with two items (another tool wrote one) is searched for on its own, as keyring
+    does: the daemon orders the results of different searches differently.
+    """
+    collection = DBusAddressWrapper(collection_path, COLLECTION_IFACE, connection)
+    (everything,) = collection.call("SearchItems", "a{ss}", _query(backend, service))
+    paths = [str(path) for path in everything]
+    if len(wanted) < len(paths):
+        return _search_each(backend, connection, collection_path, service, wanted)
+
+    username_key = _username_key(backend)
+    reads = [
+        Properties(DBusAddress(path, BUS_NAME, ITEM_IFACE)).get("Attributes") for path in paths
+    ]
+    wanted_set = set(wanted)
+    matches: dict[str, list[str]] = {}
+    for path, body in zip(paths, _pipelined(connection, reads), strict=True):
+        if body is _GONE_REPLY:
+            continue  # deleted since the search
+        ((signature, value),) = body
+        if signature != "a{ss}" or not isinstance(value, dict):
+            raise TypeError(f"Attributes of type {signature!r}")
+        owner = value.get(username_key)
+        if owner in wanted_set:
+            matches.setdefault(owner, []).append(path)
+    items = {label: found[0] for label, found in matches.items() if len(found) == 1}
+    twice = [label for label, found in matches.items() if len(found) > 1]
+    if twice:
+        items.update(_search_each(backend, connection, collection_path, service, twice))
+    return items
+
+
+def _search_each(
+    backend: KeyringBackend,
+    connection: Any,
+    collection_path: str,
+    service: str,
+    labels: list[str],
+) -> dict[str, str]:
+    """keyring's own search for each label (pipelined): label -> the first item it finds."""
+    address = DBusAddress(collection_path, BUS_NAME, COLLECTION_IFACE)
+    searches = [
+        new_method_call(address, "SearchItems", "a{ss}", (_query(backend, service, label),))
+        for label in labels
+    ]
+    items: dict[str, str] = {}
+    for label, body in zip(labels, _pipelined(connection, searches), strict=True):
+        if body is _GONE_REPLY:
+            raise LookupError("the collection went away")
+        (result,) = body
+        if result:
+            items[label] = str(result[0])  # keyring takes the first
+    return items
+
+
+def _query(backend: KeyringBackend, service: str, username: str | None = None) -> dict[str, str]:
+    """The attributes keyring searches for, in the backend's scheme (`scheme` property)."""
+    query: dict[str, str] = backend._query(service, username)  # type: ignore[attr-defined]
+    return query
+
+
+def _username_key(backend: KeyringBackend) -> str:
+    """The name of the attribute that holds the username in the backend's scheme."""
+    scheme: dict[str, str] = backend.schemes[backend.scheme]  # type: ignore[attr-defined]
+    return scheme["username"]
+
+
+def _pipelined(connection: Any, messages: list[Any]) -> list[Any]:
+    """The replies' bodies, in order, with a window of requests in flight.
 
     Requests go out in bursts (one write for many), so the bus and the daemon wake up once per
-    burst rather than once per item.
+    burst rather than once per request. A reply saying the object is gone is `_GONE_REPLY`;
+    any other error raises.
     """
-    todo = deque(paths)
-    pending: dict[int, str] = {}  # serial -> item path
-    result: dict[str, dict[str, str]] = {}
+    todo = deque(enumerate(messages))
+    pending: dict[int, int] = {}  # serial -> index
+    bodies: list[Any] = [None] * len(messages)
     while todo or pending:
         if todo and len(pending) <= WINDOW // 2:
             burst = []
             while todo and len(pending) < WINDOW:
-                path = todo.popleft()
-                message = Properties(DBusAddress(path, BUS_NAME, ITEM_IFACE)).get("Attributes")
+                index, message = todo.popleft()
                 serial = next(connection.outgoing_serial)
                 burst.append(message.serialise(serial=serial))
-                pending[serial] = path
+                pending[serial] = index
             connection.sock.sendall(b"".join(burst))
         reply = connection.receive()
         serial = reply.header.fields.get(HeaderFields.reply_serial)
         if serial not in pending:
             continue  # a signal (nothing of ours waits for one now)
-        path = pending.pop(serial)
+        index = pending.pop(serial)
         if reply.header.message_type == MessageType.error:
-            if reply.header.fields.get(HeaderFields.error_name) in _GONE:
-                continue
-            raise DBusErrorResponse(reply)
-        ((signature, value),) = reply.body
-        if signature != "a{ss}" or not isinstance(value, dict):
-            raise TypeError(f"Attributes of type {signature!r}")
-        result[path] = {str(key): str(item) for key, item in value.items()}
-    return result
+            if reply.header.fields.get(HeaderFields.error_name) not in _GONE:
+                raise DBusErrorResponse(reply)
+            bodies[index] = _GONE_REPLY
+        else:
+            bodies[index] = reply.body
+    return bodies
 
 
 def _unlock(connection: Any, paths: list[str]) -> set[str]:
