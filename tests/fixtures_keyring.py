@@ -8,11 +8,15 @@ plaintext. `secret_store` and `identity_store` wrap the memory keyring with a sh
 gnome-keyring-daemon with HOME and the XDG directories in a temporary directory, so the user's
 own keyring is never touched. It exports DBUS_SESSION_BUS_ADDRESS while it runs and restores the
 environment and stops both daemons at teardown. If the daemons cannot start the tests using it
-are skipped - except when CI=true, where they fail instead.
+are skipped - except when CI=true, where they fail instead. `password_collection` adds a
+collection of its own to it (with a password, so it can be locked and unlocked without a
+prompt), deleted at teardown.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import select
 import shutil
@@ -23,7 +27,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, NoReturn
+from typing import IO, Any, NoReturn
 
 import pytest
 from keyring.backend import KeyringBackend
@@ -380,3 +384,91 @@ def secret_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keyring
     finally:
         patch.undo()
         service.stop()
+
+
+# -- a collection of its own on the real Secret Service -------------------------------------------
+
+_GNOME_KEYRING_INTERNAL = "org.gnome.keyring.InternalUnsupportedGuiltRiddenInterface"
+_collections = itertools.count(1)
+
+
+@contextlib.contextmanager
+def _bus() -> Iterator[Any]:
+    """A new connection to the session bus (the test's own, while `secret_service` runs)."""
+    import secretstorage
+
+    connection = secretstorage.dbus_init()
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+@dataclass
+class PasswordCollection:
+    """A collection with a password on the test's Secret Service: lock it, unlock it, no prompt.
+
+    gnome-keyring creates and unlocks such a collection through the internal interface its own
+    tools use (`CreateWithMasterPassword`, `UnlockWithMasterPassword`); locking is the standard
+    `Service.Lock`. Unlocking through the standard API needs a prompt, which has no display here
+    and is dismissed at once - just what a locked login keyring over SSH does.
+    """
+
+    path: str
+    password: str
+
+    @classmethod
+    def create(cls, password: str) -> PasswordCollection:
+        label = f"pullwatch-test-{os.getpid()}-{next(_collections)}"
+        properties = {"org.freedesktop.Secret.Collection.Label": ("s", label)}
+        made = cls("", password)
+        (path,) = made._internal("CreateWithMasterPassword", "a{sv}(oayays)", properties)
+        made.path = str(path)
+        return made
+
+    def _internal(self, method: str, signature: str, *args: object) -> tuple[object, ...]:
+        """A call on gnome-keyring's internal interface, the password as its last argument."""
+        from secretstorage.util import DBusAddressWrapper, format_secret, open_session
+
+        with _bus() as connection:
+            session = open_session(connection)
+            secret = format_secret(session, self.password.encode(), "text/plain")
+            internal = DBusAddressWrapper(
+                "/org/freedesktop/secrets", _GNOME_KEYRING_INTERNAL, connection
+            )
+            return tuple(internal.call(method, signature, *args, secret))
+
+    def _collection(self, connection: Any) -> Any:
+        import secretstorage
+
+        return secretstorage.Collection(connection, self.path)
+
+    def lock(self) -> None:
+        with _bus() as connection:
+            self._collection(connection).lock()
+
+    def unlock(self) -> None:
+        self._internal("UnlockWithMasterPassword", "o(oayays)", self.path)
+
+    def is_locked(self) -> bool:
+        with _bus() as connection:
+            return bool(self._collection(connection).is_locked())
+
+    def delete(self) -> None:
+        self.unlock()
+        with _bus() as connection:
+            self._collection(connection).delete()
+
+
+@pytest.fixture
+def password_collection(secret_service: KeyringBackend) -> Iterator[PasswordCollection]:
+    """A new collection with a password on the `secret_service`; deleted at teardown."""
+    try:
+        collection = PasswordCollection.create("pullwatch-test-collection-password")
+    except Exception as exc:  # a Secret Service other than gnome-keyring: no such interface
+        message = f"cannot create a collection with a password: {exc}"
+        if os.environ.get("CI", "").strip().lower() == "true":
+            pytest.fail(message + " (CI=true: this test must run, not skip)")
+        pytest.skip(message)
+    yield collection
+    collection.delete()

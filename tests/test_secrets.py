@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 
 import keyring
@@ -18,6 +19,7 @@ from fixtures_keyring import (
     LockedKeyring,
     PlaintextKeyring,
 )
+from pullwatch.hub.redact import redact
 from pullwatch.identities.secrets import (
     ENV_ALLOW_PLAINTEXT,
     KeyringStatus,
@@ -419,3 +421,218 @@ def test_queued_calls_on_a_slow_keyring_do_not_time_out() -> None:
     for thread in threads:
         thread.join(10)
     assert [r.status for r in results] == [KeyringStatus.OK] * callers
+
+
+# -- the worker: one call at a time, queued calls cancelled when the keyring gets stuck ----------
+
+
+def test_calls_queued_behind_a_stuck_call_answer_at_once_and_never_run(
+    hanging_keyring: HangingKeyring,
+) -> None:
+    store = SecretStore(hanging_keyring, timeout=TIMEOUT)
+    first: list[SecretLookup] = []
+    queued: list[tuple[KeyringStatus, str, float]] = []
+
+    def write() -> None:
+        try:
+            store.set("queued", SECRET)
+        except SecretStoreError as exc:
+            queued.append((exc.status, str(exc), time.monotonic()))
+
+    reader = threading.Thread(target=lambda: first.append(store.get("x")))
+    reader.start()
+    assert hanging_keyring.entered.wait(5)
+    writer = threading.Thread(target=write)  # queued behind the hanging read
+    writer.start()
+    reader.join(5)
+    timed_out_at = time.monotonic()
+    writer.join(5)
+    assert [r.status for r in first] == [KeyringStatus.TIMED_OUT]
+    assert len(queued) == 1
+    status, message, answered_at = queued[0]
+    assert status is KeyringStatus.TIMED_OUT and "earlier call" in message
+    assert answered_at - timed_out_at < IMMEDIATE  # woken when the read was marked stuck
+    assert SECRET not in message
+    assert hanging_keyring.calls == 1  # the queued write never reached the keyring...
+    hanging_keyring.release()
+    assert wait_until(lambda: store.get("x").status is KeyringStatus.OK)
+    assert hanging_keyring.labels("pullwatch") == []  # ...not even after the keyring recovered
+    assert wait_until(lambda: not keyring_threads())
+
+
+def test_calls_run_on_a_daemon_thread_that_ends_when_idle() -> None:
+    seen: list[list[threading.Thread]] = []
+
+    class Watching(MemoryKeyring):
+        def get_password(self, service: str, username: str) -> str | None:
+            seen.append(keyring_threads())
+            return SECRET
+
+    store = SecretStore(Watching(), timeout=TIMEOUT)
+    for _ in range(3):
+        assert store.get("x").secret == SECRET
+    assert all(len(threads) >= 1 and all(t.daemon for t in threads) for threads in seen)
+    assert wait_until(lambda: not keyring_threads())
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, SystemExit])
+def test_keyboard_interrupt_and_system_exit_propagate(interrupt: type[BaseException]) -> None:
+    class Interrupted(MemoryKeyring):
+        def get_password(self, service: str, username: str) -> str | None:
+            raise interrupt()
+
+    store = SecretStore(Interrupted(), timeout=TIMEOUT)
+    with pytest.raises(interrupt):
+        store.get("x")
+    with pytest.raises(interrupt):
+        store.health()
+    store_ok = SecretStore(MemoryKeyring(), timeout=TIMEOUT)
+    assert store_ok.get("x").status is KeyringStatus.OK  # nothing left broken elsewhere
+
+
+# -- get_many: a whole round at once --------------------------------------------------------------
+
+
+def unique_secret(tag: str) -> str:
+    """A secret with no credential shape, so only its registration can redact it."""
+    return f"plain-{tag}-{uuid.uuid4().hex}"
+
+
+def test_get_many_reads_every_label_in_order(memory_keyring: MemoryKeyring) -> None:
+    store = SecretStore(memory_keyring, timeout=TIMEOUT)
+    secrets = {f"id{i}": unique_secret(f"many{i}") for i in range(5)}
+    for label, secret in secrets.items():
+        memory_keyring.set_password("pullwatch", label, secret)  # not through the store
+    asked = ["id3", "missing", "id0", "id3", "id1", "id2", "id4"]
+    found = store.get_many(asked)
+    assert list(found) == ["id3", "missing", "id0", "id1", "id2", "id4"]  # each once, in order
+    assert found["missing"] == SecretLookup(KeyringStatus.OK, None, "")
+    for label, secret in secrets.items():
+        assert found[label] == SecretLookup(KeyringStatus.OK, secret, "")
+        assert found[label] == store.get(label)
+        assert redact(f"echo {secret}") == "echo [redacted]"  # registered, as get() does
+    assert store.get_many([]) == {}
+    assert store.health().ok
+
+
+def test_get_many_registers_secrets_for_redaction_itself(memory_keyring: MemoryKeyring) -> None:
+    secret = unique_secret("registered")
+    memory_keyring.set_password("pullwatch", "ci", secret)
+    assert redact(secret) == secret  # nothing has read it yet
+    found = SecretStore(memory_keyring, timeout=TIMEOUT).get_many(["ci"])
+    assert found["ci"].secret == secret
+    assert redact(f"log line {secret}") == "log line [redacted]"
+    assert secret not in repr(found)
+
+
+def test_get_many_no_backend_answers_every_label(no_backend_keyring: KeyringBackend) -> None:
+    store = SecretStore(no_backend_keyring, timeout=TIMEOUT)
+    found = store.get_many(["a", "b"])
+    assert set(found) == {"a", "b"}
+    for lookup in found.values():
+        assert (lookup.status, lookup.secret) == (KeyringStatus.NO_BACKEND, None)
+        assert "dbus-run-session" in lookup.message
+    assert store.health().status is KeyringStatus.NO_BACKEND
+
+
+def test_get_many_locked_then_unlocked(locked_keyring: LockedKeyring) -> None:
+    store = SecretStore(locked_keyring, timeout=TIMEOUT)
+    found = store.get_many(["a", "b"])
+    for lookup in found.values():
+        assert (lookup.status, lookup.secret) == (KeyringStatus.LOCKED, None)
+        assert "gnome-keyring-daemon --unlock" in lookup.message
+        assert lookup.message == store.get("a").message  # the same words as a single read
+    assert store.health().status is KeyringStatus.LOCKED
+    locked_keyring.locked = False
+    locked_keyring.set_password("pullwatch", "a", SECRET)
+    found = store.get_many(["a", "b"])
+    assert (found["a"].secret, found["b"].secret) == (SECRET, None)
+    assert store.health().ok
+
+
+def test_get_many_on_a_hanging_keyring_times_out_once(hanging_keyring: HangingKeyring) -> None:
+    store = SecretStore(hanging_keyring, timeout=TIMEOUT)
+    labels = [f"id{i}" for i in range(20)]
+    started = time.monotonic()
+    found = store.get_many(labels)
+    elapsed = time.monotonic() - started
+    assert TIMEOUT * 0.9 <= elapsed < TIMEOUT + SLACK  # one timeout, not one per label
+    assert all(lookup.status is KeyringStatus.TIMED_OUT for lookup in found.values())
+    assert f"did not answer within {TIMEOUT:g} s" in found["id0"].message
+    assert all("earlier call" in found[label].message for label in labels[1:])
+    assert hanging_keyring.calls == 1
+    assert len(keyring_threads()) == 1
+    started = time.monotonic()
+    again = store.get_many(labels)  # still stuck: answered at once
+    assert time.monotonic() - started < IMMEDIATE
+    assert all(lookup.status is KeyringStatus.TIMED_OUT for lookup in again.values())
+    hanging_keyring.release()
+    hanging_keyring.set_password("pullwatch", "id7", SECRET)
+    assert wait_until(lambda: store.get_many(labels)["id7"].secret == SECRET)
+    assert wait_until(lambda: not keyring_threads())
+
+
+def test_get_many_plaintext_refused(plaintext_keyring: PlaintextKeyring) -> None:
+    plaintext_keyring.set_password("pullwatch", "x", SECRET)
+    found = SecretStore(plaintext_keyring, timeout=TIMEOUT, allow_plaintext=False).get_many(["x"])
+    assert (found["x"].status, found["x"].secret) == (KeyringStatus.REFUSED, None)
+    assert ENV_ALLOW_PLAINTEXT in found["x"].message
+    allowed = SecretStore(plaintext_keyring, timeout=TIMEOUT, allow_plaintext=True)
+    assert allowed.get_many(["x"])["x"].secret == SECRET
+
+
+def test_get_many_errors_are_per_label_and_never_leak() -> None:
+    class Picky(MemoryKeyring):
+        def get_password(self, service: str, username: str) -> str | None:
+            if username == "bad":
+                raise OSError(f"cannot read {SECRET}\nsecond line")
+            return super().get_password(service, username)
+
+    backend = Picky()
+    backend.set_password("pullwatch", "good", SECRET)
+    found = SecretStore(backend, timeout=TIMEOUT).get_many(["good", "bad"])
+    assert found["good"].secret == SECRET
+    assert found["bad"].status is KeyringStatus.ERROR
+    assert "OSError: cannot read" in found["bad"].message and "\n" not in found["bad"].message
+    assert SECRET not in found["bad"].message and SECRET not in repr(found)
+
+
+class OverlapCounting(MemoryKeyring):
+    """Remembers how many of its calls ever ran at once (a backend that cannot take two)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_flight = 0
+        self.most = 0
+        self.reads = 0
+
+    def get_password(self, service: str, username: str) -> str | None:
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+        self.reads += 1
+        time.sleep(0.001)
+        self.in_flight -= 1
+        return super().get_password(service, username)
+
+
+def test_get_many_never_overlaps_calls_into_the_backend() -> None:
+    backend = OverlapCounting()
+    labels = [f"id{i}" for i in range(30)]
+    for label in labels:
+        backend.set_password("pullwatch", label, f"secret-of-{label}")
+    store = SecretStore(backend, timeout=TIMEOUT)
+    results: list[dict[str, SecretLookup]] = []
+    singles: list[SecretLookup] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(store.get_many(labels))) for _ in range(4)
+    ] + [threading.Thread(target=lambda: singles.append(store.get("id5"))) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert len(results) == 4 and len(singles) == 8
+    for found in results:
+        assert all(found[label].secret == f"secret-of-{label}" for label in labels)
+    assert all(lookup.secret == "secret-of-id5" for lookup in singles)
+    assert backend.most == 1  # one call at a time, however many callers
+    assert backend.reads == 4 * 30 + 8  # one read per label asked

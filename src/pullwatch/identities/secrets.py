@@ -1,11 +1,14 @@
 """The OS keyring behind a timeout, with a status.
 
-Every call into `keyring` runs in a daemon thread joined with a timeout, because a Secret Service
-that shows an unlock prompt on a display nobody sees blocks forever (keyring passes no timeout).
-One keyring call runs at a time and other callers queue behind it; while a call that timed out is
-still stuck, further calls answer TIMED_OUT at once instead of piling up more stuck threads, and
-normal service resumes when it returns. Failures become a `KeyringStatus` with a one-line
-message that says the way out.
+Every call into `keyring` runs on one worker thread and is waited for with a timeout, because a
+Secret Service that shows an unlock prompt on a display nobody sees blocks forever (keyring
+passes no timeout). One keyring call runs at a time and other callers queue behind it; when a
+call times out the keyring is marked stuck, the calls queued behind it are cancelled, and until
+the stuck call returns every further call answers TIMED_OUT at once instead of piling up more
+stuck threads. Failures become a `KeyringStatus` with a one-line message that says the way out.
+
+`get_many` reads a whole round's secrets: from keyring's Secret Service backend in one batch
+(see `secret_service`), from any other backend one label after another on the same worker.
 
 A secret value never appears in a message, an exception or a log.
 """
@@ -14,12 +17,15 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import keyring
 from keyring.backend import KeyringBackend
@@ -188,6 +194,23 @@ def auto_backend(chosen: KeyringBackend, allow_plaintext: bool) -> KeyringBacken
     return chosen
 
 
+def _reads_in_batches(backend: KeyringBackend) -> bool:
+    """keyring's own Secret Service backend, reading and unlocking items as keyring does.
+
+    A subclass that reads or unlocks its own way is read through its own `get_password`. (The
+    module is in sys.modules whenever such a backend exists, so this check imports nothing.)
+    """
+    module = sys.modules.get("keyring.backends.SecretService")
+    secret_service = getattr(module, "Keyring", None)
+    if not isinstance(secret_service, type) or not isinstance(backend, secret_service):
+        return False
+    cls = type(backend)
+    return all(
+        getattr(cls, name, None) is getattr(secret_service, name, None)
+        for name in ("get_password", "unlock")
+    )
+
+
 def _one_line(text: str, secret: str | None = None) -> str:
     """One line without the secret, control characters or anything shaped like a credential."""
     if secret:
@@ -195,6 +218,100 @@ def _one_line(text: str, secret: str | None = None) -> str:
     text = redact(_CONTROL.sub(" ", text))
     text = " ".join(text.split())
     return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."
+
+
+class _WorkerClosed(Exception):
+    """The worker was shut down (its keyring got stuck) between choosing it and submitting."""
+
+
+class _KeyringWorker:
+    """A single-worker executor: keyring calls run one at a time, in order, on a daemon thread.
+
+    What `ThreadPoolExecutor(max_workers=1)` does - futures, cancellation of queued work - but
+    its thread is a daemon and ends after `IDLE` seconds without work: the interpreter joins a
+    ThreadPoolExecutor's threads at exit, so one call stuck on an unlock prompt nobody sees
+    would hold up pullwatch's exit for good. A stuck worker is shut down (the calls queued
+    behind it are cancelled) and replaced by a fresh one once the stuck call returns.
+    """
+
+    # Seconds a thread waits for more work before it ends: long enough to serve calls made one
+    # after another (get_many on a backend without batches), short enough that no idle thread
+    # outlives its store for long.
+    IDLE = 0.05
+    THREAD_NAME = "pullwatch-keyring"
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._jobs: deque[tuple[Future[Any], Callable[[], Any]]] = deque()
+        self._serving = False  # a thread is serving the queue
+        self._closed = False
+
+    def submit(self, fn: Callable[[], T]) -> Future[T]:
+        """Queue `fn`; raises _WorkerClosed after `shutdown()`."""
+        future: Future[T] = Future()
+        job = (future, fn)
+        with self._cond:
+            if self._closed:
+                raise _WorkerClosed
+            self._jobs.append(job)
+            if self._serving:
+                self._cond.notify()
+                return future
+            self._serving = True
+        try:
+            threading.Thread(target=self._serve, name=self.THREAD_NAME, daemon=True).start()
+        except BaseException:
+            with self._cond:
+                self._serving = False
+                if job in self._jobs:
+                    self._jobs.remove(job)
+            raise
+        return future
+
+    def shutdown(self) -> None:
+        """Cancel every call not started yet; a running one ends on its own, then the thread."""
+        with self._cond:
+            self._closed = True
+            queued = list(self._jobs)
+            self._jobs.clear()
+            self._cond.notify_all()
+        for future, _ in queued:
+            future.cancel()  # wakes its caller (done callbacks run on cancel)
+
+    def _serve(self) -> None:
+        while True:
+            with self._cond:
+                if not self._jobs and not self._closed:
+                    self._cond.wait(self.IDLE)
+                if not self._jobs:
+                    self._serving = False
+                    return
+                future, fn = self._jobs.popleft()
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn())
+                except BaseException as exc:  # handed to the caller's thread
+                    future.set_exception(exc)
+            del future, fn  # no reference to a call (or its secret) while idle
+
+
+class _Call:
+    """A keyring call for the worker: when it started; `moved` once it started or is cancelled."""
+
+    __slots__ = ("fn", "moved", "started_at")
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self.fn = fn
+        self.started_at: float | None = None
+        self.moved = threading.Event()
+
+    def __call__(self) -> Any:
+        self.started_at = time.monotonic()
+        self.moved.set()
+        return self.fn()
+
+    def wake(self, _: Future[Any]) -> None:
+        self.moved.set()
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,9 +345,9 @@ class SecretStore:
             allow_plaintext = flag in {"1", "true", "yes"}
         self.allow_plaintext = allow_plaintext
         self._state = threading.Lock()  # guards the fields below
-        self._gate = threading.Lock()  # held while a keyring call is in flight (any thread)
+        self._worker: _KeyringWorker | None = None  # runs every keyring call, one at a time
         self._resolved: _Resolved | None = None
-        self._stuck: threading.Thread | None = None
+        self._stuck: Future[Any] | None = None  # a call that timed out and has not returned
         self._stuck_since = 0.0
         self._health: KeyringHealth | None = None
         self._health_at = 0.0
@@ -269,6 +386,31 @@ class SecretStore:
         if secret:
             register_secret(self._redact_key(label), secret)  # scrubbed from anything shown
         return SecretLookup(KeyringStatus.OK, secret, "")
+
+    def get_many(self, labels: Iterable[str]) -> dict[str, SecretLookup]:
+        """The secrets of many labels (a whole round), each as `get` would answer; never raises.
+
+        On keyring's Secret Service backend one batch: one connection, one search, one request
+        for all the secrets, under the timeout of a single call (see `secret_service`); a label
+        the batch cannot read is read on its own. On any other backend one label after another,
+        each under its own timeout, on the same worker as every other call. A label given twice
+        is read once; the result has every label given, in the order given.
+        """
+        wanted = list(dict.fromkeys(labels))
+        if not wanted:
+            return {}
+        resolved, failure = self._resolve()
+        if resolved is not None and failure is None:
+            failure = resolved.verdict
+        if failure is not None:
+            self._remember(failure)
+            return dict.fromkeys(wanted, SecretLookup(failure.status, None, failure.message))
+        assert resolved is not None
+        found = self._read_batch(resolved, wanted) if _reads_in_batches(resolved.backend) else {}
+        for label in wanted:
+            if label not in found:
+                found[label] = self.get(label)
+        return {label: found[label] for label in wanted}
 
     def set(self, label: str, secret: str) -> None:
         """Store `secret` for `label`; raises SecretStoreError."""
@@ -322,6 +464,41 @@ class SecretStore:
         self._remember(failure)
         return None, failure
 
+    def _read_batch(self, resolved: _Resolved, labels: list[str]) -> dict[str, SecretLookup]:
+        """One Secret Service batch under the timeout; labels it could not read are left out."""
+        try:
+            from pullwatch.identities.secret_service import read_secrets
+        except ImportError:  # secretstorage or jeepney missing: keyring's API then
+            return {}
+        batch, error, failure = self._timed(
+            lambda: read_secrets(resolved.backend, self.SERVICE, labels)
+        )
+        if error is not None:  # what keyring's get_password would raise for every label
+            failure = self._classify(error, resolved.name)
+            del error
+        if failure is not None:
+            self._remember(failure)
+            return dict.fromkeys(labels, SecretLookup(failure.status, None, failure.message))
+        assert batch is not None
+        locked = (
+            self._classify(KeyringLocked("Failed to unlock the item!"), resolved.name)
+            if batch.locked
+            else None
+        )
+        found: dict[str, SecretLookup] = {}
+        for label in labels:
+            if label in batch.retry:
+                continue
+            if locked is not None and label in batch.locked:
+                found[label] = SecretLookup(locked.status, None, locked.message)
+                continue
+            secret = batch.secrets.get(label)
+            if secret:
+                register_secret(self._redact_key(label), secret)  # scrubbed from anything shown
+            found[label] = SecretLookup(KeyringStatus.OK, secret, "")
+        self._remember(locked or self._ok_health())
+        return found
+
     def _resolve(self) -> tuple[_Resolved | None, KeyringHealth | None]:
         """The backend and whether it is usable; keyring's own choice is resolved lazily."""
         with self._state:
@@ -366,58 +543,57 @@ class SecretStore:
     def _timed(
         self, fn: Callable[[], T]
     ) -> tuple[T | None, BaseException | None, KeyringHealth | None]:
-        """Run `fn` in a daemon thread: (value, exception raised, TIMED_OUT health)."""
-        # Queue behind a call in flight: it either returns or, after `timeout`, is marked stuck,
-        # and then every waiter answers TIMED_OUT at once. Waiting is not the keyring's fault,
-        # so a healthy but slow keyring serving many callers does not time anyone out.
+        """Run `fn` on the worker: (value, exception raised, TIMED_OUT health)."""
+        # Queue behind the calls in flight: each either returns or, after `timeout`, is marked
+        # stuck, which cancels every call queued behind it (those callers answer TIMED_OUT at
+        # once). Waiting is not the keyring's fault, so a healthy but slow keyring serving many
+        # callers does not time anyone out; `timeout` counts from when `fn` starts.
         queued_until = time.monotonic() + max(self.QUEUE_LIMIT, self.timeout)
-        while not self._gate.acquire(timeout=0.02):
+        while True:
             stuck = self._stuck_health()
             if stuck is not None:
                 return None, None, stuck
-            if time.monotonic() > queued_until:
-                message = (
-                    f"keyring is busy: waited {self.QUEUE_LIMIT:g} s behind earlier calls; "
-                    "try again"
-                )
-                return (
-                    None,
-                    None,
-                    KeyringHealth(KeyringStatus.TIMED_OUT, self.backend_name, message),
-                )
-        stuck = self._stuck_health()
-        if stuck is not None:  # a stuck call just returned; its thread has not quite ended
-            self._gate.release()
-            return None, None, stuck
-        box: dict[str, object] = {}
-
-        def work() -> None:
-            try:
-                box["value"] = fn()
-            except BaseException as exc:  # handed to the caller's thread
-                box["error"] = exc
-            finally:
-                self._gate.release()
-
-        worker = threading.Thread(target=work, name="pullwatch-keyring", daemon=True)
-        try:
-            worker.start()
-        except BaseException:
-            self._gate.release()
-            raise
-        worker.join(self.timeout)
-        if worker.is_alive():
             with self._state:
-                self._stuck = worker
-                self._stuck_since = time.monotonic() - self.timeout
-            return None, None, self._timeout_health()
-        error = box.get("error")
-        if error is not None:
-            assert isinstance(error, BaseException)
-            if not isinstance(error, Exception):
-                raise error  # KeyboardInterrupt, SystemExit: not ours to swallow
-            return None, error, None
-        return box.get("value"), None, None  # type: ignore[return-value]
+                worker = self._worker
+                if worker is None:
+                    worker = self._worker = _KeyringWorker()
+            call = _Call(fn)
+            try:
+                future = worker.submit(call)
+            except _WorkerClosed:  # marked stuck just now: the loop says so
+                continue
+            future.add_done_callback(call.wake)  # a cancelled call wakes its caller too
+            if not call.moved.wait(max(queued_until - time.monotonic(), 0.0)):
+                if future.cancel():
+                    message = (
+                        f"keyring is busy: waited {self.QUEUE_LIMIT:g} s behind earlier calls; "
+                        "try again"
+                    )
+                    health = KeyringHealth(KeyringStatus.TIMED_OUT, self.backend_name, message)
+                    return None, None, health
+                call.moved.wait()  # it started just as the wait ended
+            started = call.started_at
+            if started is None:  # cancelled: the call ahead got stuck, this one never ran
+                continue
+            try:
+                error = future.exception(timeout=max(started + self.timeout - time.monotonic(), 0))
+            except TimeoutError:
+                self._mark_stuck(worker, future, started)
+                return None, None, self._timeout_health()
+            if error is not None:
+                if not isinstance(error, Exception):
+                    raise error  # KeyboardInterrupt, SystemExit: not ours to swallow
+                return None, error, None
+            return future.result(), None, None
+
+    def _mark_stuck(self, worker: _KeyringWorker, future: Future[Any], since: float) -> None:
+        """`future` hangs: answer TIMED_OUT until it returns; later calls get a fresh worker."""
+        with self._state:
+            if self._worker is worker:
+                self._worker = None
+            self._stuck = future
+            self._stuck_since = since
+        worker.shutdown()
 
     def _stuck_health(self) -> KeyringHealth | None:
         """TIMED_OUT while an earlier call is still hung, else None."""
@@ -425,7 +601,7 @@ class SecretStore:
             stuck = self._stuck
             if stuck is None:
                 return None
-            if not stuck.is_alive():
+            if stuck.done():
                 self._stuck = None
                 return None
             waited = time.monotonic() - self._stuck_since
