@@ -215,3 +215,31 @@ def test_backoff_policy() -> None:
     jittered = BackoffPolicy(base=100, jitter=0.2)
     delays = {jittered.delay(1, None, random.Random(seed)) for seed in range(20)}
     assert len(delays) > 10 and all(80 <= d <= 120 for d in delays)
+
+
+async def test_a_round_reads_its_secrets_in_one_batch(
+    simhub: SimHubServer, clock: ManualClock
+) -> None:
+    batches: list[list[str]] = []
+    singles: list[str] = []
+
+    def one(identity: Identity) -> SecretLookup:
+        singles.append(identity.label)
+        return secret_for(identity)
+
+    def many(identities: object) -> dict[str, SecretLookup]:
+        chosen = list(identities)  # type: ignore[call-overload]
+        batches.append([i.label for i in chosen])
+        return {i.label: secret_for(i) for i in chosen if i.label != "erin"}  # erin left out
+
+    client = HubClient(simhub.url, clock=clock, timeouts=FAST)
+    monitor = Monitor(client, one, clock=clock, rng=random.Random(7), secrets_for=many)
+    monitor.set_identities([ANON, ALICE_I, ERIN_I, TYPO])
+    readings = await monitor.round()
+    assert batches == [["alice", "erin", "typo"]]  # one batch, anonymous not in it
+    assert singles == ["erin"]  # left out of the batch: read on its own
+    assert {r.label: r.state for r in readings}["alice"] is State.OK
+    clock.advance(60)
+    await monitor.round()  # every token still live: no keyring read at all
+    assert batches == [["alice", "erin", "typo"]] and singles == ["erin"]
+    await client.aclose()

@@ -15,10 +15,10 @@ from keyring.backend import KeyringBackend
 from keyring.backends import SecretService
 
 from fixtures_keyring import PasswordCollection
-from pullwatch.hub.redact import redact
 from pullwatch.identities.secrets import KeyringStatus, SecretLookup, SecretStore
 from pullwatch.identities.store import Identity, IdentityStore
 from pullwatch.paths import Paths
+from pullwatch.redact import redact
 
 pytestmark = pytest.mark.secret_service
 

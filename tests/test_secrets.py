@@ -19,7 +19,6 @@ from fixtures_keyring import (
     LockedKeyring,
     PlaintextKeyring,
 )
-from pullwatch.hub.redact import redact
 from pullwatch.identities.secrets import (
     ENV_ALLOW_PLAINTEXT,
     KeyringStatus,
@@ -29,6 +28,7 @@ from pullwatch.identities.secrets import (
     SecretStoreError,
     is_plaintext_backend,
 )
+from pullwatch.redact import redact
 
 SECRET = "dckr_pat_s3cret-VALUE-0123456789"
 TIMEOUT = 0.3

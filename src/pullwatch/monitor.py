@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pullwatch.clock import SYSTEM_CLOCK, Clock
@@ -27,6 +27,9 @@ from pullwatch.reading import ErrorKind, Reading, State, Step
 from pullwatch.refusals import RefusalMemory
 
 SecretSource = Callable[[Identity], SecretLookup]
+# A whole round's secrets in one keyring batch, by label (SecretStore.get_many); a label left
+# out is read on its own with the SecretSource.
+SecretsSource = Callable[[Sequence[Identity]], Mapping[str, SecretLookup]]
 ReadingSink = Callable[[Reading], None]
 
 log = logging.getLogger(__name__)
@@ -85,6 +88,7 @@ class Monitor:
     retry_auth: bool = False  # --retry-auth: try logins that were refused before
     sinks: list[ReadingSink] = field(default_factory=list)
     rng: random.Random = field(default_factory=random.Random)
+    secrets_for: SecretsSource | None = None
     _identities: dict[str, Identity] = field(default_factory=dict)
     _latest: dict[str, Reading] = field(default_factory=dict)
     _tracks: dict[str, _Track] = field(default_factory=dict)
@@ -151,10 +155,19 @@ class Monitor:
         chosen = [
             self._identities[lb] for lb in (labels or self._identities) if lb in self._identities
         ]
-        await asyncio.gather(*(self.probe(identity) for identity in chosen))
+        secrets = await self._round_secrets(chosen)
+        await asyncio.gather(
+            *(self.probe(identity, secret=secrets.get(identity.label)) for identity in chosen)
+        )
         return [self._latest[identity.label] for identity in chosen]
 
-    async def probe(self, identity: Identity, *, ignore_backoff: bool = False) -> Reading:
+    async def probe(
+        self,
+        identity: Identity,
+        *,
+        ignore_backoff: bool = False,
+        secret: SecretLookup | None = None,
+    ) -> Reading:
         """A scheduled probe: skipped (latest reading returned) while backing off or halted.
 
         `ignore_backoff` (the user asked for a refresh) skips the backoff timer, never a halt:
@@ -165,16 +178,24 @@ class Monitor:
             return self._latest.get(identity.label) or Reading.unknown(
                 identity.label, identity.username, self.clock.time()
             )
-        result = await self.check(identity)
+        result = await self.check(identity, secret=secret)
         return result.reading
 
-    async def check(self, identity: Identity, *, retry_auth: bool = False) -> ProbeResult:
+    async def check(
+        self,
+        identity: Identity,
+        *,
+        retry_auth: bool = False,
+        secret: SecretLookup | None = None,
+    ) -> ProbeResult:
         """Probe now, whatever the backoff says (the user asked): the full result.
 
         A login refused before (by this or another process) is not sent again unless
         `retry_auth` (the user asked for this identity by name) or the monitor's `retry_auth`.
+        `secret`: the identity's keyring lookup when the caller has just read it (a round's
+        batch); otherwise it is read here, unless the cached one still serves.
         """
-        target, failure = await self._target(identity, retry_auth or self.retry_auth)
+        target, failure = await self._target(identity, retry_auth or self.retry_auth, secret)
         if failure is not None:
             result = ProbeResult(failure, ())
         else:
@@ -224,11 +245,11 @@ class Monitor:
             self.refusals.forget(target.label, self.client.registry)
 
     async def _target(
-        self, identity: Identity, retry_auth: bool = False
+        self, identity: Identity, retry_auth: bool = False, fresh: SecretLookup | None = None
     ) -> tuple[Target | None, Reading | None]:
         if identity.username is None:
             return Target(identity.label, None), None
-        lookup = await self._secret(identity)
+        lookup = await self._secret(identity, fresh)
         if lookup.status is KeyringStatus.OK and lookup.secret:
             creds = Credentials(identity.username, lookup.secret)
             refusal = None if retry_auth else self._refused(identity, creds)
@@ -272,12 +293,12 @@ class Monitor:
             docker_hub=self.client.docker_hub,
         )
 
-    async def _secret(self, identity: Identity) -> SecretLookup:
+    def _cached_secret(self, identity: Identity) -> SecretLookup | None:
+        """The secret read earlier, while it still serves (fresh, and its token still live)."""
         cached = self._secrets.get(identity.label)
-        now = self.clock.time()
         if (
             cached is not None
-            and now - cached.read_at < SECRET_CACHE_SECONDS
+            and self.clock.time() - cached.read_at < SECRET_CACHE_SECONDS
             and identity.username is not None
             and cached.lookup.secret
             and self.client.has_live_token(
@@ -285,7 +306,36 @@ class Monitor:
             )
         ):
             return cached.lookup
-        lookup = await asyncio.to_thread(self.secret_for, identity)
+        return None
+
+    async def _round_secrets(self, identities: Sequence[Identity]) -> Mapping[str, SecretLookup]:
+        """One keyring batch for the identities this round probes that must read their secret.
+
+        Never raises: without a batch source, or if it fails, each reads its own.
+        """
+        if self.secrets_for is None:
+            return {}
+        needed = [
+            identity
+            for identity in identities
+            if identity.username is not None
+            and self.due(identity.label)
+            and self._cached_secret(identity) is None
+        ]
+        if len(needed) < 2:
+            return {}
+        try:
+            return await asyncio.to_thread(self.secrets_for, needed)
+        except Exception:
+            log.exception("reading a round's secrets in one batch failed; reading each on its own")
+            return {}
+
+    async def _secret(self, identity: Identity, fresh: SecretLookup | None = None) -> SecretLookup:
+        cached = self._cached_secret(identity)
+        if cached is not None:
+            return cached
+        now = self.clock.time()
+        lookup = fresh if fresh is not None else await asyncio.to_thread(self.secret_for, identity)
         if lookup.status is KeyringStatus.OK and lookup.secret:
             self._secrets[identity.label] = _CachedSecret(lookup, now)
         else:

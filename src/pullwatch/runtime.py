@@ -89,6 +89,7 @@ class Runtime:
         monitor = Monitor(
             client=client,
             secret_for=self.store.secret_for,
+            secrets_for=self.store.secrets_for,
             clock=self.clock,
             refusals=self.refusals(),
             retry_auth=self.retry_auth,

@@ -21,7 +21,7 @@ import fcntl
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +102,14 @@ class IdentityStore:
         if identity.anonymous:
             return SecretLookup(KeyringStatus.OK, None, "")
         return self.secrets.get(identity.label)
+
+    def secrets_for(self, identities: Sequence[Identity]) -> dict[str, SecretLookup]:
+        """The secrets of many identities by label, in one keyring batch. Never raises."""
+        found = self.secrets.get_many(i.label for i in identities if not i.anonymous)
+        for identity in identities:
+            if identity.anonymous:
+                found[identity.label] = SecretLookup(KeyringStatus.OK, None, "")
+        return found
 
     # -- changes ---------------------------------------------------------------------------
 
