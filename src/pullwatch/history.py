@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -156,14 +157,26 @@ def _describe(path: Path, exc: BaseException) -> HistoryError:
             f"history database {path} is damaged ({text}): move it aside and pullwatch starts "
             "a new one (the readings in it are lost; the config is not affected)"
         )
-    if "readonly" in lowered or "read-only" in lowered:
-        return HistoryError(f"history database {path} is read-only: readings are not recorded")
+    if "readonly" in lowered or "read-only" in lowered or _read_only_fs(path):
+        return HistoryError(
+            f"history database {path} is on a read-only file system or read-only: readings "
+            "are not recorded (`pullwatch history` can still read it)"
+        )
     if "unable to open" in lowered or "permission" in lowered or isinstance(exc, PermissionError):
         return HistoryError(
             f"history database {path} cannot be opened ({text}): check the data directory's "
             "permissions (--data-dir, PULLWATCH_DATA_DIR)"
         )
     return HistoryError(f"history database {path}: {text}")
+
+
+def _read_only_fs(path: Path) -> bool:
+    for candidate in (path, path.parent):
+        try:
+            return bool(os.statvfs(candidate).f_flag & os.ST_RDONLY)
+        except OSError:
+            continue
+    return False
 
 
 def _row(reading: Reading) -> tuple[object, ...]:
@@ -477,7 +490,9 @@ class History:
         placeholders = ", ".join("?" for _ in _MEASURED)
         sql = (
             f"SELECT {', '.join(_COLUMNS)} FROM readings WHERE label = ? AND state IN "
-            f"({placeholders}) AND checked_at >= ? ORDER BY checked_at DESC, id DESC LIMIT 1"
+            f"({placeholders}) AND (state = 'unmetered' OR (limit_pulls IS NOT NULL AND "
+            "remaining IS NOT NULL AND remaining BETWEEN 0 AND limit_pulls)) AND checked_at >= ? "
+            "ORDER BY checked_at DESC, id DESC LIMIT 1"
         )
         out = []
         try:
@@ -725,7 +740,7 @@ def record_and_recall(
     try:
         with History(path, clock=clock, retention_days=retention_days) as history:
             history.record(readings)
-            recent = history.recent(clock.time(), lookback)
+            recent = history.recent(clock.time(), lookback, labels=[r.label for r in readings])
     except HistoryError as exc:
         recent = RecentHistory()
         recent.load(readings)

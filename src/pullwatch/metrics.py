@@ -445,6 +445,7 @@ async def _serve_loop(
                 if status.failed > reported_failures[0]:
                     announce(f"warning: history not written: {status.last_error}")
                     reported_failures[0] = status.failed
+                runtime.ledger.flush()
                 exporter.publish(
                     runtime.assess(monitor.readings(), recent),
                     runtime.clock.time(),

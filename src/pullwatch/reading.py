@@ -145,7 +145,9 @@ def parse_source(raw: str | None) -> Source | None:
             return Source(kind, str(address))
         except ValueError:
             pass
-    clean = _UNPRINTABLE.sub("?", text[: _SOURCE_MAX * 4])
+    from pullwatch.redact import one_line  # a registry may echo a credential in any header
+
+    clean = _UNPRINTABLE.sub("?", one_line(text, 64 * 1024).replace(" ", "_"))
     if len(clean) > _SOURCE_MAX:
         clean = clean[: _SOURCE_MAX - 1] + "…"
     return Source(SourceKind.OTHER, clean)

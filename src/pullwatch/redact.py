@@ -12,6 +12,7 @@ would cut a token into pieces that no longer look like one.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 from collections.abc import Iterable
@@ -119,10 +120,60 @@ class _Literals:
 
 _literals = _Literals()
 
+# Words shaped like an opaque token: what a fingerprint of an earlier run's token is checked on.
+_TOKEN_WORD = re.compile(r"[A-Za-z0-9._~+/=-]{20,}")
+
+
+class _Fingerprints:
+    """Salted digests of tokens issued in earlier runs (see `ledger.py`): a registry that
+    echoes one later is still redacted, though this process never saw the token itself."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._salt = ""
+        self._digests: set[str] = set()
+
+    def load(self, salt: str, digests: Iterable[str]) -> None:
+        with self._lock:
+            self._salt, self._digests = salt, set(digests)
+
+    def add(self, digest: str) -> None:
+        with self._lock:
+            self._digests.add(digest)
+
+    def scrub(self, text: str) -> str:
+        if not self._digests or len(text) < 20:
+            return text
+        with self._lock:
+            salt = self._salt
+            words = [w for w in set(_TOKEN_WORD.findall(text))]
+            found = [w for w in words if fingerprint(salt, w) in self._digests]
+        for word in found:
+            text = text.replace(word, REDACTED)
+        return text
+
+
+_fingerprints = _Fingerprints()
+
+
+def fingerprint(salt: str, value: str) -> str:
+    """A salted SHA-256 of a token: says "the same token", never reveals it."""
+    return hashlib.sha256(f"{salt}\0{value}".encode()).hexdigest()[:32]
+
 
 def register_secret(key: str, value: str | None) -> None:
     """Remember `value` (a secret or token) under `key`; None forgets the key's value."""
     _literals.register(key, value)
+
+
+def load_fingerprints(salt: str, digests: Iterable[str]) -> None:
+    """Redact, from now on, any token whose salted digest is one of `digests`."""
+    _fingerprints.load(salt, digests)
+
+
+def add_fingerprint(digest: str) -> None:
+    """One more digest to redact (made with the salt `load_fingerprints` was given)."""
+    _fingerprints.add(digest)
 
 
 def redact(text: str, extra: Iterable[str] = ()) -> str:
@@ -132,6 +183,7 @@ def redact(text: str, extra: Iterable[str] = ()) -> str:
     for value in sorted((v for v in extra if v and len(v) >= _MIN_LITERAL), key=len, reverse=True):
         text = text.replace(value, REDACTED)
     text = _literals.scrub(text)
+    text = _fingerprints.scrub(text)
     # In ASCII text lower() folds case exactly as the patterns' (?i) does; other text (where
     # (?i) also folds e.g. "ſ" to "s") goes through every pattern.
     plain = text.isascii()

@@ -28,6 +28,8 @@ from pullwatch.hub.urls import (
 from pullwatch.identities.model import Config, Identity, KeyringChoiceError, keyring_choice
 from pullwatch.identities.secrets import SecretStore
 from pullwatch.identities.store import IdentityStore
+from pullwatch.ledger import FILE_NAME as LEDGER_FILE
+from pullwatch.ledger import TokenLedger
 from pullwatch.monitor import Monitor
 from pullwatch.paths import Paths
 from pullwatch.reading import ErrorKind, Reading, State
@@ -59,6 +61,7 @@ class Runtime:
     unlocker: Unlocker | None = None  # the encrypted-file keyring, when opted in
     warn_below: int | None = None  # --warn: overrides the config's warn_below
     retry_auth: bool = False  # --retry-auth: send logins that were refused before
+    ledger: TokenLedger = field(default_factory=lambda: TokenLedger(None))
 
     @property
     def repository(self) -> str:
@@ -73,6 +76,7 @@ class Runtime:
         cache = ChallengeCache(
             self.paths.challenge_cache if self.use_challenge_cache else None, self.clock
         )
+        self.ledger.load()  # earlier runs' tokens are redacted from here on
         return HubClient(
             self.registry,
             self.manifest,
@@ -80,6 +84,7 @@ class Runtime:
             timeouts=self.timeouts,
             max_concurrency=self.config.settings.concurrency,
             challenge_cache=cache,
+            on_token=self.ledger.remember,
         )
 
     def refusals(self) -> RefusalMemory:
@@ -137,7 +142,10 @@ class Runtime:
                             await task
                 return readings
 
-        return asyncio.run(run())
+        try:
+            return asyncio.run(run())
+        finally:
+            self.ledger.flush()
 
     def _late(self, identity: Identity, deadline: float) -> Reading:
         return Reading(
@@ -158,7 +166,10 @@ class Runtime:
             async with self.client() as client:
                 return await self.monitor(client).check(identity, retry_auth=retry_auth)
 
-        return asyncio.run(run())
+        try:
+            return asyncio.run(run())
+        finally:
+            self.ledger.flush()
 
     def token_check(self, identity: Identity) -> TokenResult | Reading:
         """A fresh token request; a Reading when the identity's secret cannot be read."""
@@ -167,7 +178,10 @@ class Runtime:
             async with self.client() as client:
                 return await self.monitor(client).check_token(identity)
 
-        return asyncio.run(run())
+        try:
+            return asyncio.run(run())
+        finally:
+            self.ledger.flush()
 
     def reload(self) -> Config:
         self.config = self.store.load()
@@ -232,4 +246,5 @@ def build_runtime(
         manifest=parse_manifest_ref(chosen_repository, chosen_registry),
         clock=clock,
         unlocker=unlocker,
+        ledger=TokenLedger(paths.data_dir / LEDGER_FILE, clock),
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
@@ -200,8 +201,10 @@ class HubClient:
         challenge_cache: ChallengeCache | None = None,
         verify: ssl.SSLContext | str | bool = True,
         transport: httpx.AsyncBaseTransport | None = None,
+        on_token: Callable[[str], None] | None = None,
     ) -> None:
         self.registry = normalize_registry(registry)
+        self._on_token = on_token  # every token issued (the ledger remembers its fingerprint)
         self.manifest = (
             repository
             if isinstance(repository, ManifestRef)
@@ -545,6 +548,8 @@ class HubClient:
                     latency_ms=answer.latency_ms,
                 ) from None
             register_secret(f"token:{target.cache_key}", grant.token)
+            if self._on_token is not None:
+                self._on_token(grant.token)
             now = self.clock.time()
             self._tokens[target.cache_key] = _CachedToken(
                 grant=grant, obtained_at=now, reuse_until=now + grant.cache_lifetime()

@@ -377,6 +377,7 @@ class PullwatchApp(App[None]):
 
     def _round_done(self) -> None:
         self._round_active = False
+        self.runtime.ledger.flush()  # small; once a round
         if self.compare and self._has_dashboard:
             self._show_identities()  # re-rank once a round, not on every reading
         self.rounds_completed += 1
