@@ -14,55 +14,68 @@ What is inferred, reading by reading (the reasoning of the "recovers in" estimat
   time; a rise means the oldest pulls came back first.
 - When a watched batch is surely back, its pulls came back in this interval (their return began
   at most two readings ago), so if `remaining` did not rise to match, new pulls were made: they
-  are counted. That is how the pace stays gross while the window rolls.
+  are counted. That is how the pace stays gross - pulls made, not the net fall - while the
+  window rolls and gives pulls back.
 - Pulls proved only by a batch of unknown age (the deficit at the first reading, or a fall spread
-  over a long gap) are kept as outstanding but not counted in the pace: when they were made is
-  unknown. While such old pulls come back unseen, a fall may hide pulls: the pace counted is then
-  net of those returns, and the forecast assumes they keep coming back as they have (so it does
-  not count them back a second time).
+  over a long gap) are "hidden": kept as outstanding, not counted in the pace, since when they
+  were made is unknown. While such old pulls come back unseen a fall may hide pulls, so the pace
+  counted is net of those returns, and the forecast assumes they keep coming back as they have
+  (it does not count them back a second time).
 - An interval is blind when pulls came back in it that cannot be pinned to it (a rise before
-  their time, or pulls of unknown age), or when the bucket was at 0 (pulls are refused: what
-  was taken says nothing of what was wanted). The pace leaves blind intervals out, pulls and time
-  alike - as if the pace seen went on through them.
+  their time, or pulls of unknown age), or when the bucket was at 0 at either end (pulls are
+  refused: what was taken says nothing of what was wanted). The pace leaves blind intervals out,
+  pulls and time alike, as if the pace seen went on through them.
 
 What is assumed ("assumes the recent pace"):
 
 - Each reading's pulls were made as early as the readings allow: just after the reading before.
-- The pace goes on: no span from now on holds more pulls than `burst + rate x span`, the rate
-  being the fastest seen between two readings over any basis from the short one (15 min; all
-  there is, while there is less) to the long one (60 min), and the burst the most pulls beyond
-  that rate any run of readings held. So a burst, a pace that picked up, or one that dropped all
-  give the earlier of the plausible run-out times, never the rosier one.
+- The pace goes on: no span from now on holds more pulls than `burst + rate x span`. The rate is
+  the fastest seen between two readings over any basis from the short one (15 min; all there is,
+  while there is less) to the long one (60 min); the burst is the most pulls beyond that rate any
+  run of readings held. So a burst, a pace that picked up or one that slowed down all give the
+  earlier of the plausible run-out times, never the rosier one.
 - Outstanding pulls come back at the latest time the readings allow; pulls made from now on come
   back `w` after they are made. Over the next window, remaining follows `remaining now + pulls
   back by then - pulls made by then`; the bucket runs out when that reaches 0, and one that has
-  not run out a window ahead never does at that pace ("levels off").
+  not run out one window ahead never does at that pace ("levels off").
 
 Readings see whole pulls per refresh interval, so a pace is only known to a pull in how many were
-seen: three readings a minute apart that each saw one pull are a pull a minute - or a pull every
-45 s seen before its double shows (1, 1, 1, then 2). No single time can be both within one refresh
-interval of the first and never later than the second, so a Forecast carries both:
+seen. Three readings a minute apart that each saw one pull fit a pull a minute - and a pull every
+45 s read before its double shows (1, 1, 1, then 2). No single time can be both within one
+refresh interval of the first and never later than the second, so a Forecast carries both:
 
-- `runs_out_at`, the earliest plausible: at the faster of the pace seen and the fastest steady
-  pace the readings allow (k pulls seen after a reading allow k + 1). If pulls go on at the pace
-  seen or slower, and in no bigger bursts, the bucket does not empty before it. Alarm on this.
+- `runs_out_at`, the earliest plausible: the earlier of the pace seen and the fastest pace the
+  readings allow (a span can miss at its edge what one reading takes - a pull of a steady pace,
+  a burst of a bursty one - so k pulls seen after a reading allow k + the most one reading
+  took). If pulls go on at the pace seen or slower, and in no bigger bursts, the bucket does not
+  empty before it. Alarm on this. For a steady pace it is early by at most one refresh interval
+  plus the time left over (the readings that saw pulls - 1): it draws in as they accumulate.
 - `expected_at`, at the pace as seen. When the pace is steady in whole pulls per refresh interval
   (or one pull every few intervals) it is within one refresh interval of when the bucket really
-  empties. The two draw together as pulls are watched.
+  empties.
 
-A consumer that speeds up empties the bucket sooner than either; nothing seen before can tell. A
-burst split across two readings may come back within one reading: up to one refresh interval.
+Refusals: fewer than three readings that saw pulls (not blind) within the long basis is "not
+enough readings yet", whatever the time between them (two readings an hour apart are not a
+pace); no pull at all in it is "not draining"; `remaining` 0 is "exhausted" (when pulls come back
+is the "recovers in" estimate's business); no reading within the long basis is "not enough".
+After pulls were refused, what was wanted is unknown but more than the bucket gave, so "may run
+out again any moment" is the earliest plausible time: within the short basis until three readings
+show the pace since; within the window while most outstanding pulls are of unknown age, or while
+no more are left than one reading has seen taken at once (likewise when returns hid pulls).
 
-Refusals: fewer than three readings that saw pulls within the long basis is "not enough readings
-yet", whatever the time between them (two readings an hour apart are not a pace); none is "not
-draining"; `remaining` 0 is "exhausted" (when pulls come back is the "recovers in" estimate's
-business); a bucket at 0 within the short basis, until three readings show the pace since, "may
-run out again any moment"; no reading within the long basis is "not enough readings" again.
+Limits, besides a consumer that speeds up (it empties the bucket sooner; nothing seen before can
+tell): a burst split across two readings may come back within one, so a forecast can be late by
+up to one refresh interval (and the seconds the burst is spread over); and a bursty consumer
+that was already keeping the bucket near empty before watching began takes pulls as its own
+bursts come back, in the same intervals, where no reading can see them - until the readings
+catch a 0, the pace counted is too slow. `older_pulls` (outstanding pulls of unknown age) says
+how much of the bucket the readings have not seen.
 
 State is bounded per bucket: outstanding batches (closer than `w / MAX_BATCHES` they merge, which
-only moves a return later - the early side) and the readings within the long basis that saw pulls,
-returns or blindness (at most `MAX_STEPS`). `record()` is O(1) amortized; `forecast()` walks the
-bounded state, never the history; `to_state()` / `from_state()` carry it across processes.
+only moves a return later - the early side) and the readings within the longer of the long basis
+and the window that saw pulls, returns or blindness (at most `MAX_STEPS`). `record()` is O(1)
+amortized; `forecast()` walks the bounded state, never the history; `to_state()` /
+`from_state()` carry it across processes.
 """
 
 from __future__ import annotations
@@ -97,13 +110,15 @@ class Forecast:
     """One bucket's outlook as of its latest reading (`as_of`), and what it is based on.
 
     `per_hour` is the pace seen (pulls made per hour); `fastest_per_hour` the fastest pace the
-    readings allow, which `runs_out_at` and the status assume; `net_per_hour` what `remaining`
+    readings allow, which `runs_out_at` and the status allow for; `net_per_hour` what `remaining`
     did over the basis (pulls made minus pulls seen coming back). `pulls_seen`, `returned_seen`
     and `drops_seen` (readings that saw pulls) are counted over `basis_seconds`, from the reading
     before the first one that saw pulls up to `as_of`: "12 pulls in the last 15 min". For
     NOT_DRAINING, `basis_seconds` is how long no pull was seen. For LEVELS_OFF,
-    `lowest_remaining` is how low the bucket gets. `older_pulls` are outstanding pulls of unknown
-    age, not counted as coming back. Times are epoch seconds.
+    `lowest_remaining` is how low the bucket gets. `runs_out_at` is the earliest plausible time
+    (alarm on it), `expected_at` the one at the pace seen. `exhausted_at` / `hidden_at` say why
+    a DRAINING forecast is "any moment" after pulls were refused or hidden. `older_pulls` are
+    outstanding pulls of unknown age, not counted as coming back. Times are epoch seconds.
     """
 
     status: ForecastStatus
@@ -120,7 +135,8 @@ class Forecast:
     returned_seen: int = 0
     drops_seen: int = 0
     last_drop_at: float | None = None  # the latest reading that saw pulls
-    exhausted_at: float | None = None  # the latest reading at 0, when within the short basis
+    exhausted_at: float | None = None  # the reading at 0 behind "may run out again any moment"
+    hidden_at: float | None = None  # the reading that proved hidden pulls, behind the same
     older_pulls: int = 0
 
     @property
@@ -149,9 +165,14 @@ class Forecast:
             )
         if status is ForecastStatus.NOT_DRAINING:
             return f"not draining (no pull seen in the last {span_text(self.basis_seconds)})"
-        if self.exhausted_at is not None and self.runs_out_at == self.as_of:
+        if self.exhausted_at is not None:
             ago = span_text(max(now - self.exhausted_at, 0.0))
             return f"may run out again any moment (exhausted {ago} ago: pulls were refused)"
+        if self.hidden_at is not None:
+            return (
+                "may run out any moment (pulls are taken as they come back: "
+                "the readings cannot see how fast)"
+            )
         basis = f"{self.basis_text()}; assumes the recent pace"
         if status is ForecastStatus.LEVELS_OFF:
             return (
@@ -244,6 +265,7 @@ class ForecastTracker:
     __slots__ = (
         "_batches",
         "_first_at",
+        "_hidden_at",
         "_last",
         "_long",
         "_outstanding",
@@ -270,6 +292,7 @@ class ForecastTracker:
         self._prev_at: float | None = None  # the reading before the last one
         self._first_at: float | None = None  # when watching began (or the limit last changed)
         self._zero_at: float | None = None  # the latest reading with remaining 0
+        self._hidden_at: float | None = None  # the latest reading that proved hidden pulls
         self._readings = 0
 
     @property
@@ -330,6 +353,7 @@ class ForecastTracker:
             hidden = deficit - outstanding - made  # proved by unpinned returns: made any time
             if hidden:
                 _add_batch(batches, _Batch(None, now, hidden), window)
+                self._hidden_at = now
             if made:
                 _add_batch(batches, _Batch(last_at, now, made), window)
         excess = outstanding - deficit
@@ -347,75 +371,139 @@ class ForecastTracker:
             self._first_at = now
         elif made or returned or blind:
             self._steps.append(_Step(last_at, now, made, returned, blind))
-        while self._steps and self._steps[0].at <= now - self._long:
+        while self._steps and self._steps[0].at <= now - max(self._long, window):
             self._steps.popleft()
         self._prev_at, self._last = last_at, (now, limit, remaining, window)
 
     def _pace(self) -> _Pace | int:
-        """The pace the readings allow, or how many readings saw pulls when that is too few."""
+        """The pace the readings allow, or how many readings saw pulls when that is too few.
+
+        The pace is measured within stretches of readings between blind ones (never across a
+        blind stretch: what it held is unknown, and leaving it out would shift a bursty pace's
+        phase); each stretch with three readings that saw pulls gives rates, and all count.
+        """
         assert self._last is not None
         now = self._last[0]
         steps = [s for s in self._steps if s.at > now - self._long]
-        drops: list[_Step] = []
-        clock: list[float] = []  # drops[k].before, on a clock that skips blind intervals
-        skipped = 0.0
+        runs: list[list[_Step]] = [[]]  # readings that saw pulls, stretch by stretch
         for s in steps:
             if s.blind:
-                skipped += s.at - s.before
+                if runs[-1]:
+                    runs.append([])
             elif s.made > 0:
-                drops.append(s)
-                clock.append(s.before - skipped)
-        n = len(drops)
-        if n < MIN_DROPS:
-            return n
-        end = now - skipped
-        upto = [0]  # upto[k]: pulls seen at the readings before drops[k]
-        for s in drops:
-            upto.append(upto[-1] + s.made)
-        total = upto[-1]
-        # The pace seen: rates between two readings, their pulls counted on the left of the
-        # span or on the right (a burst then counts once either way), starting anywhere in the
-        # long basis at least the short basis back (or at the first reading, while there is
-        # less), ending at one of the last few readings (the latest burst may be going on).
-        shortest = min(self._short, now - drops[0].before)
-        seen, chosen = 0.0, 0
-        for j in range(max(n - ENDS, MIN_DROPS - 1), n):
-            for i in range(j - MIN_DROPS + 2):
-                span = clock[j] - clock[i]
-                if span <= 0 or now - drops[i].before < shortest:
-                    continue
-                pulls = max(upto[j + 1] - upto[i + 1], upto[j] - upto[i])
-                if pulls / span > seen:
-                    seen, chosen = pulls / span, i
+                runs[-1].append(s)
+        open_run = runs[-1] if not (steps and steps[-1].blind) else []
+        full = [run for run in runs if len(run) >= MIN_DROPS]
+        if not full:
+            return max(len(run) for run in runs)
+        # The pace seen: rates between two readings of a stretch, their pulls counted on the
+        # left of the span or on the right (a burst then counts once either way), starting
+        # at least the short basis back (or at the first reading since watching began or pulls
+        # were last refused, while there is less), ending at one of the last few readings of
+        # the stretch (the latest burst may be going on). The fastest.
+        fresh = min(run[0].before for run in full)
+        if self._zero_at is not None:
+            after = [run[0].before for run in full if run[0].before >= self._zero_at]
+            fresh = max(fresh, min(after, default=fresh))
+        shortest = min(self._short, now - fresh)
+        seen, chosen = 0.0, (full[-1], 0)
+        for run in full:
+            upto = _upto(run)
+            n = len(run)
+            for j in range(max(n - ENDS, MIN_DROPS - 1), n):
+                for i in range(j - MIN_DROPS + 2):
+                    span = run[j].before - run[i].before
+                    if span <= 0 or now - run[i].before < shortest:
+                        continue
+                    pulls = max(upto[j + 1] - upto[i + 1], upto[j] - upto[i])
+                    if pulls / span > seen:
+                        seen, chosen = pulls / span, (run, i)
         if seen <= 0:
-            return n
-        # The fastest steady pace the readings allow: k pulls after a reading, pulls going on,
-        # allow k + 1 in that span (the pulls may have fallen just outside it).
-        bound = min(
-            (
-                (total - upto[i + 1] + 1) / (end - clock[i] - (s.at - s.before))
-                for i, s in enumerate(drops)
-                if end > clock[i] + (s.at - s.before)
-            ),
-            default=seen,
-        )
-        fastest = max(seen, bound)
-        first = drops[chosen]
+            return max(len(run) for run in runs)
+        # The fastest pace the readings allow: a span can miss, at its edge, what one reading
+        # takes (one pull of a steady pace, a whole burst of a bursty one), so k pulls seen
+        # after a reading, pulls going on, allow k + the most one reading took. Only spans up to
+        # now with nothing blind in them say so.
+        fastest = seen
+        if len(open_run) >= MIN_DROPS:
+            upto = _upto(open_run)
+            most = max(s.made for s in open_run)
+            bound = min(
+                (
+                    (upto[-1] - upto[i + 1] + most) / (now - s.at)
+                    for i, s in enumerate(open_run)
+                    if now > s.at
+                ),
+                default=seen,
+            )
+            fastest = max(seen, bound)
+        run, first = chosen[0], chosen[0][chosen[1]]
         return _Pace(
             seen=seen,
             fastest=fastest,
-            due_seen=_due(seen, clock, upto, end),
-            due_fastest=_due(fastest, clock, upto, end),
+            due_seen=self._due(seen, full, open_run),
+            due_fastest=self._due(fastest, full, open_run),
             basis_seconds=now - first.before,
-            pulls=total - upto[chosen],
+            pulls=sum(s.made for s in run[chosen[1] :]),
             returned=sum(s.returned for s in steps if s.before >= first.before),
-            drops=n - chosen,
-            last_drop_at=drops[-1].at,
+            drops=len(run) - chosen[1],
+            last_drop_at=max(r[-1].at for r in runs if r),
         )
 
-    def _drops_since(self, since: float) -> int:
-        """Readings since `since` that saw pulls, not counting blind ones."""
-        return sum(1 for s in self._steps if s.before >= since and s.made > 0 and not s.blind)
+    def _due(self, rate: float, runs: list[list[_Step]], open_run: list[_Step]) -> float:
+        """Pulls that may already be due now at `rate`: the burst the readings showed beyond
+        the rate (the most pulls beyond it between two readings of a stretch), less what the
+        readings since the last blind one used of it."""
+        assert self._last is not None
+        now = self._last[0]
+        burst = 0.0
+        for run in runs:
+            upto = _upto(run)
+            lowest = math.inf  # min over i <= j of upto[i] - rate * before_i
+            for j, s in enumerate(run):
+                lowest = min(lowest, upto[j] - rate * s.before)
+                burst = max(burst, upto[j + 1] - rate * s.before - lowest)
+        used = 0.0
+        if open_run:
+            upto = _upto(open_run)
+            used = max(upto[-1] - upto[i] - rate * (now - s.before) for i, s in enumerate(open_run))
+        return max(burst - max(used, 0.0), 0.0)
+
+    def _pressed(self) -> tuple[float, bool] | None:
+        """When "may run out (again) any moment" is the earliest plausible time: the reading
+        that says so, and whether it was one at 0 (True) or one that proved hidden pulls.
+
+        - Pulls were refused within the short basis, and too few readings since show the pace.
+        - Pulls were refused within the last window, and most of what is outstanding was pulled
+          at times no reading saw: the readings cannot tell how fast pulls are taken.
+        - Pulls were refused (more was wanted than the window gives back) or hidden by returns
+          (the readings undercount what is taken) within the last window, and no more are left
+          than one reading has seen taken at once within it.
+        """
+        assert self._last is not None
+        at, _, remaining, window = self._last
+        zero, hidden = self._zero_at, self._hidden_at
+        if remaining <= 0:
+            return None
+        if zero is not None and at - zero <= self._short:
+            since = [s for s in self._steps if s.before >= zero and s.made > 0 and not s.blind]
+            if len(since) < MIN_DROPS:
+                return zero, True
+        refused = zero is not None and at - zero <= window
+        if refused and zero is not None and 2 * self._older() >= self._outstanding:
+            return zero, True
+        taken = max((s.made for s in self._steps if s.at > at - window), default=0)
+        if remaining > taken:
+            return None
+        if refused and zero is not None:
+            return zero, True
+        if hidden is not None and at - hidden <= window:
+            return hidden, False
+        return None
+
+    def _older(self) -> int:
+        """Outstanding pulls of unknown age."""
+        return sum(b.count for b in self._batches if b.start is None)
 
     def _project(self, rate: float, due: float) -> tuple[float | None, int]:
         """(when remaining reaches 0, or None; the lowest remaining before that) at this pace.
@@ -456,37 +544,38 @@ class ForecastTracker:
         if self._last is None:
             return Forecast(ForecastStatus.NOT_ENOUGH, None, None)
         at, _, remaining, _ = self._last
-        older = sum(b.count for b in self._batches if b.start is None)
+        older = self._older()
         if now is not None and now - at > self._long:
             return Forecast(ForecastStatus.NOT_ENOUGH, at, remaining, older_pulls=older)
         pace = self._pace()
-        zero = self._zero_at
-        recently = zero if zero is not None and at - zero <= self._short else None
+        pressed = self._pressed()
         base = Forecast(ForecastStatus.EXHAUSTED, at, remaining, older_pulls=older)
         if remaining <= 0:
             return base if isinstance(pace, int) else _with_pace(base, pace)
-        if recently is not None and self._drops_since(recently) < MIN_DROPS:
-            # Pulls were refused a moment ago: more was wanted than the bucket gave, and until
-            # readings show the pace since, the earliest plausible time is now.
+        if pressed is not None:
+            since, refused = pressed
             again = replace(
                 base,
                 status=ForecastStatus.DRAINING,
                 runs_out_at=at,
                 expected_at=at,
-                exhausted_at=recently,
+                exhausted_at=since if refused else None,
+                hidden_at=None if refused else since,
             )
             return again if isinstance(pace, int) else _with_pace(again, pace)
         if isinstance(pace, int):
-            if pace == 0:
+            if not any(s.made > 0 and s.at > at - self._long for s in self._steps):
                 assert self._first_at is not None
                 watched = min(self._long, at - self._first_at)
                 return replace(base, status=ForecastStatus.NOT_DRAINING, basis_seconds=watched)
             return replace(base, status=ForecastStatus.NOT_ENOUGH, drops_seen=pace)
-        runs_out_at, lowest = self._project(pace.fastest, pace.due_fastest)
-        if runs_out_at is None:
+        fastest_at, lowest = self._project(pace.fastest, pace.due_fastest)
+        expected_at, lowest_seen = self._project(pace.seen, pace.due_seen)
+        if fastest_at is None and expected_at is None:
+            lowest = min(lowest, lowest_seen)
             levels = replace(base, status=ForecastStatus.LEVELS_OFF, lowest_remaining=lowest)
             return _with_pace(levels, pace)
-        expected_at, _ = self._project(pace.seen, pace.due_seen)
+        runs_out_at = min(t for t in (fastest_at, expected_at) if t is not None)
         draining = replace(
             base,
             status=ForecastStatus.DRAINING,
@@ -506,6 +595,7 @@ class ForecastTracker:
             "prev_at": self._prev_at,
             "first_at": self._first_at,
             "zero_at": self._zero_at,
+            "hidden_at": self._hidden_at,
             "readings": self._readings,
         }
 
@@ -531,6 +621,7 @@ class ForecastTracker:
             tracker._prev_at = _float_or_none(state["prev_at"])
             tracker._first_at = _float_or_none(state["first_at"])
             tracker._zero_at = _float_or_none(state["zero_at"])
+            tracker._hidden_at = _float_or_none(state["hidden_at"])
             tracker._readings = int(state["readings"])
         except (KeyError, TypeError, ValueError):
             return cls(source)
@@ -558,18 +649,12 @@ def _add_batch(batches: deque[_Batch], batch: _Batch, window: int) -> None:
     batches.append(batch)
 
 
-def _due(rate: float, clock: list[float], upto: list[int], end: float) -> float:
-    """Pulls that may already be due now at `rate`: the burst the readings showed beyond the
-    rate (the most pulls beyond it between any two readings), less what the latest readings
-    used of it."""
-    burst = 0.0
-    lowest = math.inf  # min over i <= j of upto[i] - rate * clock[i]
-    for j, at in enumerate(clock):
-        lowest = min(lowest, upto[j] - rate * at)
-        burst = max(burst, upto[j + 1] - rate * at - lowest)
-    total = upto[-1]
-    used = max(0.0, max(total - upto[i] - rate * (end - at) for i, at in enumerate(clock)))
-    return max(burst - used, 0.0)
+def _upto(run: list[_Step]) -> list[int]:
+    """upto[k]: pulls seen at the readings before run[k] (upto[-1]: all of them)."""
+    upto = [0]
+    for s in run:
+        upto.append(upto[-1] + s.made)
+    return upto
 
 
 def _with_pace(base: Forecast, pace: _Pace) -> Forecast:
