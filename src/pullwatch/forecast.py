@@ -33,7 +33,10 @@ What is assumed ("assumes the recent pace"):
   the fastest seen between two readings over any basis from the short one (15 min; all there is,
   while there is less) to the long one (60 min); the burst is the most pulls beyond that rate any
   run of readings held. So a burst, a pace that picked up or one that slowed down all give the
-  earlier of the plausible run-out times, never the rosier one.
+  earlier of the plausible run-out times, never the rosier one. Silence since the last pull,
+  beyond the longest pause seen between readings that saw pulls, counts as time without pulls:
+  a steady consumer pauses no longer than it does, one that stopped has - so after a burst the
+  forecast relaxes as the silence grows, and periodic jobs are seen at their period.
 - Outstanding pulls come back at the latest time the readings allow; pulls made from now on come
   back `w` after they are made. Over the next window, remaining follows `remaining now + pulls
   back by then - pulls made by then`; the bucket runs out when that reaches 0, and one that has
@@ -51,8 +54,9 @@ refresh interval of the first and never later than the second, so a Forecast car
   empty before it. Alarm on this. For a steady pace it is early by at most one refresh interval
   plus the time left over (the readings that saw pulls - 1): it draws in as they accumulate.
 - `expected_at`, at the pace as seen. When the pace is steady in whole pulls per refresh interval
-  (or one pull every few intervals) it is within one refresh interval of when the bucket really
-  empties.
+  (or one pull every few intervals) and readings come at that steady interval, it is within one
+  refresh interval of when the bucket really empties; otherwise it is off by about as much as
+  `runs_out_at` is early.
 
 Refusals: fewer than three readings that saw pulls (not blind) within the long basis is "not
 enough readings yet", whatever the time between them (two readings an hour apart are not a
@@ -400,24 +404,39 @@ class ForecastTracker:
         # left of the span or on the right (a burst then counts once either way), starting
         # at least the short basis back (or at the first reading since watching began or pulls
         # were last refused, while there is less), ending at one of the last few readings of
-        # the stretch (the latest burst may be going on). The fastest.
+        # the stretch (the latest burst may be going on); and the pulls since a reading up to
+        # now. Silence since the last pull, beyond the longest pause seen between readings
+        # that saw pulls, counts as time without pulls: a steady consumer pauses no longer than
+        # it does, one that stopped has. The fastest.
         fresh = min(run[0].before for run in full)
         if self._zero_at is not None:
             after = [run[0].before for run in full if run[0].before >= self._zero_at]
             fresh = max(fresh, min(after, default=fresh))
         shortest = min(self._short, now - fresh)
+        silence = now - max(run[-1].at for run in runs if run)
         seen, chosen = 0.0, (full[-1], 0)
         for run in full:
             upto = _upto(run)
             n = len(run)
+            pause = [0.0] * n  # pause[i]: the longest pause between readings from run[i] on
+            for k in range(n - 2, -1, -1):
+                pause[k] = max(pause[k + 1], run[k + 1].at - run[k].at)
             for j in range(max(n - ENDS, MIN_DROPS - 1), n):
                 for i in range(j - MIN_DROPS + 2):
-                    span = run[j].before - run[i].before
+                    span = run[j].before - run[i].before + max(silence - pause[i], 0.0)
                     if span <= 0 or now - run[i].before < shortest:
                         continue
                     pulls = max(upto[j + 1] - upto[i + 1], upto[j] - upto[i])
                     if pulls / span > seen:
                         seen, chosen = pulls / span, (run, i)
+        if open_run and len(open_run) >= MIN_DROPS:
+            upto = _upto(open_run)
+            for i in range(len(open_run) - MIN_DROPS + 1):
+                span = now - open_run[i].at
+                if span > 0 and now - open_run[i].before >= shortest:
+                    rate = (upto[-1] - upto[i + 1]) / span
+                    if rate > seen:
+                        seen, chosen = rate, (open_run, i)
         if seen <= 0:
             return max(len(run) for run in runs)
         # The fastest pace the readings allow: a span can miss, at its edge, what one reading
