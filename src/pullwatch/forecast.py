@@ -23,8 +23,9 @@ What is inferred, reading by reading (the reasoning of the "recovers in" estimat
   (it does not count them back a second time).
 - An interval is blind when pulls came back in it that cannot be pinned to it (a rise before
   their time, or pulls of unknown age), or when the bucket was at 0 at either end (pulls are
-  refused: what was taken says nothing of what was wanted). The pace leaves blind intervals out,
-  pulls and time alike, as if the pace seen went on through them.
+  refused: what was taken says nothing of what was wanted). The pace is measured within the
+  stretches of readings between blind ones, never across one: what a blind stretch held is
+  unknown, and leaving its time out would shift a bursty pace's phase.
 
 What is assumed ("assumes the recent pace"):
 
