@@ -34,6 +34,7 @@ from pullwatch.simhub.model import ANONYMOUS, HubModel
 
 W = 21600
 SOURCE = "203.0.113.7"
+KEY = ("", "", SOURCE)  # (registry, repository, source): hand-made readings name neither
 T0 = ManualClock.DEFAULT_START
 STEP = 60  # the refresh interval
 # Deterministic by default; FORECAST_EXAMPLES=2000 explores: that many fresh random examples.
@@ -51,7 +52,7 @@ def r(t: float, remaining: int, limit: int = 100, window: int = W, source: str =
 def feed(remainings: Sequence[int], step: float = STEP, limit: int = 100,
          window: int = W, start: float = 0.0) -> ForecastTracker:  # fmt: skip
     """A tracker fed one reading per `step` seconds, from `start` on."""
-    tracker = ForecastTracker(SOURCE)
+    tracker = ForecastTracker(KEY)
     for k, remaining in enumerate(remainings):
         tracker.observe(r(start + k * step, remaining, limit, window))
     return tracker
@@ -61,7 +62,7 @@ def feed(remainings: Sequence[int], step: float = STEP, limit: int = 100,
 
 
 def test_nothing_read_yet() -> None:
-    forecast = ForecastTracker(SOURCE).forecast()
+    forecast = ForecastTracker(KEY).forecast()
     assert forecast.status is ForecastStatus.NOT_ENOUGH
     assert forecast.as_of is None and forecast.runs_out_at is None
     assert forecast_from([]) is None
@@ -96,7 +97,7 @@ def test_the_third_reading_that_saw_pulls_gives_a_pace() -> None:
 @pytest.mark.parametrize("gap", [1800, 3600, 7200, 86400])
 def test_readings_far_apart_are_never_a_pace(gap: int) -> None:
     """Every reading sees pulls, but never three within the long basis: no pace, ever."""
-    tracker = ForecastTracker(SOURCE)
+    tracker = ForecastTracker(KEY)
     for k in range(12):
         tracker.observe(r(k * gap, 100 - 8 * k))
         forecast = tracker.forecast(T0 + k * gap)
@@ -111,7 +112,7 @@ def test_readings_far_apart_are_never_a_pace(gap: int) -> None:
 )
 def test_three_falls_far_apart_are_still_not_a_pace(gaps: list[float], falls: list[int]) -> None:
     t, remaining = 0.0, 100
-    tracker = ForecastTracker(SOURCE)
+    tracker = ForecastTracker(KEY)
     tracker.observe(r(t, remaining))
     for gap, fall in zip(gaps, falls, strict=False):
         t, remaining = t + gap, max(remaining - fall, 1)
@@ -204,7 +205,7 @@ def test_a_limit_change_restarts_the_pace() -> None:
 
 
 def test_only_this_buckets_usable_readings_in_order_count() -> None:
-    tracker = ForecastTracker(SOURCE)
+    tracker = ForecastTracker(KEY)
     for k, remaining in enumerate([100, 95, 90]):
         tracker.observe(r(k * STEP, remaining))
     tracker.observe(r(150, 0, source="198.51.100.9"))  # another bucket
@@ -238,12 +239,12 @@ def test_pulls_of_unknown_age_are_not_counted_back() -> None:
 def test_state_round_trips_through_json_and_carries_on() -> None:
     seen = simulate(bursts(6, 4, 0, 7200, seed=3), limit=60, window=1800, until=7200)
     readings = [r(s.t, s.remaining, limit=60, window=1800) for s in seen]
-    whole = ForecastTracker(SOURCE)
-    half = ForecastTracker(SOURCE)
+    whole = ForecastTracker(KEY)
+    half = ForecastTracker(KEY)
     for reading in readings[:60]:
         whole.observe(reading)
         half.observe(reading)
-    restored = ForecastTracker.from_state(SOURCE, json.loads(json.dumps(half.to_state())))
+    restored = ForecastTracker.from_state(KEY, json.loads(json.dumps(half.to_state())))
     assert restored.to_state() == half.to_state()
     for reading in readings[60:]:
         whole.observe(reading)
@@ -258,7 +259,7 @@ def test_state_round_trips_through_json_and_carries_on() -> None:
       "prev_at": None, "first_at": None, "zero_at": None, "hidden_at": None, "readings": 0}],
 )  # fmt: skip
 def test_an_unreadable_state_gives_a_fresh_tracker(state: object) -> None:
-    tracker = ForecastTracker.from_state(SOURCE, state)
+    tracker = ForecastTracker.from_state(KEY, state)
     assert tracker.readings == 0 and tracker.state_size() == 0
     assert tracker.forecast().status is ForecastStatus.NOT_ENOUGH
 
@@ -268,7 +269,7 @@ def test_state_stays_bounded_over_100k_readings(window: int) -> None:
     """Readings every 0.5 s to 2 min, pulls at most of them, pulls rolling back: whatever the
     uptime, the tracker holds a bounded number of entries and a bounded JSON state."""
     rng = random.Random(window)
-    tracker = ForecastTracker(SOURCE)
+    tracker = ForecastTracker(KEY)
     limit, t = 10_000, 0.0
     pulls: list[float] = []
     first = 0  # pulls[first:] are in the window
@@ -346,7 +347,7 @@ def simulate(pulls: Sequence[float], limit: int, window: int, until: float,
     moment a pull empties the bucket (inf: not while the consumer goes on)."""
     clock = ManualClock(T0 + min([0.0, *pulls]) - 1)
     model = HubModel(clock, anonymous_limit=limit, anonymous_window=window)
-    tracker = ForecastTracker(model.egress_source)
+    tracker = ForecastTracker(("", "", model.egress_source))
     readings = [k * step for k in range(int(until // step) + 1)]
     events = sorted([(p, 0) for p in pulls] + [(t, 1) for t in readings])
     empties: list[float] = []
@@ -597,7 +598,7 @@ def test_periodic_jobs_relax_in_the_silence_between_them_and_are_never_late() ->
         t += STEP + rng.uniform(0.1, 2.5)
     clock = ManualClock(T0)
     model = HubModel(clock, anonymous_limit=100, anonymous_window=W)
-    tracker = ForecastTracker(model.egress_source)
+    tracker = ForecastTracker(("", "", model.egress_source))
     empties: list[float] = []
     seen: list[tuple[float, Forecast]] = []
     for t, kind in sorted([(p, 0) for p in pulls] + [(x, 1) for x in reads]):

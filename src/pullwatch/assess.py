@@ -10,7 +10,8 @@ given the identity's recent history and the user's thresholds:
 - the **quota** shown, which is a promise: the reading's own when it measured a valid one, else
   the last good reading's, marked stale with its time - a failed probe never blanks the truth,
   and never shows a number it did not read;
-- the bucket's **recovery** estimate and **forecast**, the bucket **insights** and the
+- the bucket's **recovery** estimate and **forecast** (when it runs out at the recent pace,
+  and whether that is within the user's `warn_within`), the bucket **insights** and the
   **advice** (meaning and next steps).
 
 The dashboard, `check` (text, JSON, OpenMetrics), `head`, `history`, `report` and `serve` all
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from pullwatch.advice import Advice, advise
+from pullwatch.forecast import Forecast, ForecastStatus
 from pullwatch.hub.verdict import AMBIGUOUS_429
 from pullwatch.insights import Insight, insights_for
 from pullwatch.reading import (
@@ -40,6 +42,7 @@ from pullwatch.recent import RecentHistory
 from pullwatch.recovery import Recovery
 
 DEFAULT_LOW_FRACTION = 0.2
+DEFAULT_WARN_WITHIN = 1800.0  # seconds: a forecast run-out this close is a warning
 RECENT_SOURCES_SECONDS = 24 * 3600.0  # "several sources" looks this far back
 
 
@@ -56,7 +59,7 @@ class Policy:
 
     warn_below: int | None = None
     identity_warn: Mapping[str, int | None] = field(default_factory=dict)
-    warn_within: float | None = None  # seconds: a forecast run-out this close is a warning
+    warn_within: float | None = DEFAULT_WARN_WITHIN  # seconds; None: never warn on a forecast
 
     def warn_for(self, label: str) -> int | None:
         own = self.identity_warn.get(label)
@@ -103,6 +106,8 @@ class Assessment:
     quota: Quota | None
     last_known: Reading | None  # the last reading that measured the quota (may be `reading`)
     recovery: Recovery | None
+    forecast: Forecast | None = None
+    warn_within: float | None = DEFAULT_WARN_WITHIN
     others: Sequence[Reading] = ()
     sources_seen: Sequence[Source] = ()
     shared_with: Sequence[str] = ()
@@ -145,6 +150,19 @@ class Assessment:
         if self.recovery is None or not self.recovery.recovering:
             return None
         return self.recovery.next_in(self.reading.checked_at)
+
+    def runs_out_in(self, now: float) -> float | None:
+        """Seconds until the bucket runs out at the recent pace (the earliest plausible time);
+        None when it is not draining, or there is no pace yet."""
+        forecast = self.forecast
+        if forecast is None or forecast.status is not ForecastStatus.DRAINING:
+            return None
+        return forecast.runs_out_in(now)
+
+    def runs_out_soon(self, now: float) -> bool:
+        """The forecast says this bucket runs out within the user's `warn_within`."""
+        left = self.runs_out_in(now)
+        return left is not None and self.warn_within is not None and left <= self.warn_within
 
     @cached_property
     def insights(self) -> tuple[Insight, ...]:
@@ -201,9 +219,9 @@ def assess(
         if quota.remaining <= threshold:
             state, reason = State.LOW, reason or f"{quota.remaining} of {quota.limit} left"
     bucket = reading if reading.bucket_key is not None else last
-    recovery = (
-        recent.recovery(bucket.bucket_key) if recent is not None and bucket is not None else None
-    )
+    key = bucket.bucket_key if bucket is not None else None
+    recovery = recent.recovery(key) if recent is not None else None
+    forecast = recent.forecast(key, reading.checked_at) if recent is not None else None
     key = reading.bucket_key
     if shared_with is None:
         shared_with = [
@@ -219,6 +237,8 @@ def assess(
         quota=quota,
         last_known=last,
         recovery=recovery,
+        forecast=forecast,
+        warn_within=policy.warn_within,
         others=others,
         sources_seen=seen,
         shared_with=shared_with,

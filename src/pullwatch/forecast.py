@@ -91,7 +91,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from pullwatch.reading import METERED_STATES, Reading
+from pullwatch.reading import Reading
+from pullwatch.recovery import BucketKey, usable
 
 SHORT_BASIS = 900.0  # seconds: the shortest basis, once there is that much to go on
 LONG_BASIS = 3600.0  # seconds: the longest basis (readings older than this are forgotten)
@@ -212,17 +213,6 @@ def span_text(seconds: float) -> str:
     return f"{days} d" if rest == 0 else f"{days} d {rest} h"
 
 
-def usable(reading: Reading) -> bool:
-    """Does this reading say how many pulls a bucket has left (and which bucket)?"""
-    return (
-        reading.state in METERED_STATES
-        and reading.limit is not None
-        and reading.remaining is not None
-        and reading.window_seconds is not None
-        and reading.source is not None
-    )
-
-
 class _Batch:
     """Outstanding pulls made in (start, bound]; start None when unknown."""
 
@@ -261,7 +251,8 @@ class _Pace:
 
 
 class ForecastTracker:
-    """The incremental forecast for one bucket (`source`): feed its readings in time order.
+    """The incremental forecast for one bucket (`key`: registry, repository, source): feed its
+    readings in time order.
 
     `observe(reading)` takes a Reading (other buckets', unusable and out-of-order ones are
     ignored); `record(...)` takes the bare numbers. `forecast(now)` walks the bounded state.
@@ -279,15 +270,15 @@ class ForecastTracker:
         "_short",
         "_steps",
         "_zero_at",
-        "source",
+        "key",
     )
 
     def __init__(
-        self, source: str, short_basis: float = SHORT_BASIS, long_basis: float = LONG_BASIS
+        self, key: BucketKey, short_basis: float = SHORT_BASIS, long_basis: float = LONG_BASIS
     ) -> None:
         if not 0 < short_basis <= long_basis or not math.isfinite(long_basis):
             raise ValueError("bases must satisfy 0 < short <= long (seconds)")
-        self.source = source
+        self.key = key
         self._short = float(short_basis)
         self._long = float(long_basis)
         self._batches: deque[_Batch] = deque()  # outstanding pulls, oldest first
@@ -314,7 +305,7 @@ class ForecastTracker:
 
     def observe(self, reading: Reading) -> None:
         """Take one usable reading of this bucket (others, and out-of-order ones, are ignored)."""
-        if not usable(reading) or reading.source != self.source:
+        if not usable(reading) or reading.bucket_key != self.key:
             return
         assert reading.limit is not None and reading.remaining is not None
         assert reading.window_seconds is not None
@@ -620,13 +611,13 @@ class ForecastTracker:
         }
 
     @classmethod
-    def from_state(cls, source: str, state: object) -> ForecastTracker:
+    def from_state(cls, key: BucketKey, state: object) -> ForecastTracker:
         """The tracker `to_state()` described; a fresh one if the state is unreadable."""
         try:
             if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
                 raise ValueError("not a forecast state")
             short, long = state["bases"]
-            tracker = cls(source, float(short), float(long))
+            tracker = cls(key, float(short), float(long))
             for start, bound, count in state["batches"]:
                 start = None if start is None else float(start)
                 tracker._batches.append(_Batch(start, float(bound), int(count)))
@@ -644,7 +635,7 @@ class ForecastTracker:
             tracker._hidden_at = _float_or_none(state["hidden_at"])
             tracker._readings = int(state["readings"])
         except (KeyError, TypeError, ValueError):
-            return cls(source)
+            return cls(key)
         return tracker
 
 
@@ -707,8 +698,8 @@ def forecast_from(
     if not ordered:
         return None
     latest = ordered[-1]
-    assert latest.source is not None and latest.window_seconds is not None
-    tracker = ForecastTracker(latest.source, short_basis, long_basis)
+    assert latest.bucket_key is not None and latest.window_seconds is not None
+    tracker = ForecastTracker(latest.bucket_key, short_basis, long_basis)
     horizon = latest.checked_at - 2 * latest.window_seconds - long_basis
     for reading in ordered:
         if reading.checked_at > horizon:

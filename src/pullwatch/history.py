@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from pullwatch.clock import SYSTEM_CLOCK, Clock
+from pullwatch.forecast import ForecastTracker
 from pullwatch.paths import ensure_private_dir
 from pullwatch.reading import ErrorKind, Reading, Source, State, Step, source_from_store
 from pullwatch.recent import BucketKey, RecentHistory
@@ -117,8 +118,9 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 3: readings say which registry and manifest they measured (history and estimates never
     # mix two registries), which step decided them and the source's parsed kind. Bucket state
-    # is keyed by (registry, repository, source); earlier rows belong to the key ("", "", ...)
-    # and their trackers are rebuilt from the readings on first use.
+    # is keyed by (registry, repository, source) and keeps the forecast's tracker beside the
+    # recovery's; earlier rows belong to the key ("", "", ...) and their trackers are rebuilt
+    # from the readings on first use.
     (
         "ALTER TABLE readings ADD COLUMN source_kind TEXT",
         "ALTER TABLE readings ADD COLUMN step TEXT",
@@ -133,6 +135,7 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             source TEXT NOT NULL,
             last_id INTEGER NOT NULL,
             state TEXT NOT NULL,
+            forecast TEXT,
             PRIMARY KEY (registry, repository, source)
         )
         """,
@@ -142,6 +145,22 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX IF NOT EXISTS readings_by_label_state ON readings (label, state, checked_at)",
     ),
 )
+
+
+@dataclass(frozen=True, slots=True)
+class _Bucket:
+    """One bucket's trackers as of `last_id`, the newest reading they have seen."""
+
+    recovery: RecoveryTracker
+    forecast: ForecastTracker
+    last_id: int
+
+
+def _json(text: object) -> object:
+    try:
+        return json.loads(str(text)) if text is not None else None
+    except ValueError:
+        return None
 
 
 class HistoryError(Exception):
@@ -406,13 +425,21 @@ class History:
                     if r.source is not None
                 ],
             )
-            for tracker, last_id in self._advance(keys).values():
-                registry, repository, source = tracker.key
+            for bucket in self._advance(keys).values():
+                registry, repository, source = bucket.recovery.key
                 self._db.execute(
-                    "INSERT INTO bucket_state (registry, repository, source, last_id, state) "
-                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (registry, repository, source) DO UPDATE "
-                    "SET last_id = excluded.last_id, state = excluded.state",
-                    (registry, repository, source, last_id, json.dumps(tracker.to_state())),
+                    "INSERT INTO bucket_state (registry, repository, source, last_id, state, "
+                    "forecast) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (registry, repository, "
+                    "source) DO UPDATE SET last_id = excluded.last_id, state = excluded.state, "
+                    "forecast = excluded.forecast",
+                    (
+                        registry,
+                        repository,
+                        source,
+                        bucket.last_id,
+                        json.dumps(bucket.recovery.to_state()),
+                        json.dumps(bucket.forecast.to_state()),
+                    ),
                 )
 
         try:
@@ -421,20 +448,20 @@ class History:
             raise _describe(self.path, exc) from None
         return len(rows)
 
-    def _advance(self, keys: Iterable[BucketKey]) -> dict[BucketKey, tuple[RecoveryTracker, int]]:
-        """Each bucket's tracker as stored, fed the readings written since (by row id)."""
-        out: dict[BucketKey, tuple[RecoveryTracker, int]] = {}
+    def _advance(self, keys: Iterable[BucketKey]) -> dict[BucketKey, _Bucket]:
+        """Each bucket's trackers as stored, fed the readings written since (by row id)."""
+        out: dict[BucketKey, _Bucket] = {}
         for key in keys:
             registry, repository, source = key
             bucket = "source = ? AND coalesce(registry, '') = ? AND coalesce(repository, '') = ?"
             row = self._db.execute(
-                "SELECT last_id, state FROM bucket_state "
+                "SELECT last_id, state, forecast FROM bucket_state "
                 "WHERE registry = ? AND repository = ? AND source = ?",
                 (registry, repository, source),
             ).fetchone()
             params: tuple[object, ...]
             if row is None:  # first sight: start from the recent past, not from all of it
-                tracker, last_id = RecoveryTracker(key), 0
+                recovery, forecast, last_id = RecoveryTracker(key), ForecastTracker(key), 0
                 newest = self._db.execute(
                     f"SELECT max(checked_at) FROM readings WHERE {bucket}",
                     (source, registry, repository),
@@ -443,11 +470,8 @@ class History:
                 params = (source, registry, repository, (newest or 0.0) - CATCH_UP_SECONDS)
             else:
                 last_id = int(row[0])
-                try:
-                    state = json.loads(row[1])
-                except ValueError:
-                    state = None
-                tracker = RecoveryTracker.from_state(key, state)
+                recovery = RecoveryTracker.from_state(key, _json(row[1]))
+                forecast = ForecastTracker.from_state(key, _json(row[2]))
                 where = f"{bucket} AND id > ?"
                 params = (source, registry, repository, last_id)
             cursor = self._db.execute(
@@ -456,15 +480,20 @@ class History:
                 params,
             )
             for found in cursor:
-                tracker.observe(_reading(found[: len(_COLUMNS)]))
+                reading = _reading(found[: len(_COLUMNS)])
+                recovery.observe(reading)
+                forecast.observe(reading)
                 last_id = max(last_id, int(found[-1]))
-            out[key] = (tracker, last_id)
+            out[key] = _Bucket(recovery, forecast, last_id)
         return out
 
     def trackers(self, keys: Iterable[BucketKey]) -> list[RecoveryTracker]:
         """The recovery trackers of these buckets, current (read-only: nothing is written)."""
+        return [bucket.recovery for bucket in self._buckets(keys)]
+
+    def _buckets(self, keys: Iterable[BucketKey]) -> list[_Bucket]:
         try:
-            return [tracker for tracker, _ in self._advance(keys).values()]
+            return list(self._advance(keys).values())
         except sqlite3.Error as exc:
             raise _describe(self.path, exc) from None
 
@@ -534,8 +563,13 @@ class History:
         recent = RecentHistory()
         seen = self.sources_seen(now - lookback)
         chosen = list(seen) if labels is None else list(labels)
-        keys = self._bucket_keys(now - lookback)
-        recent.adopt(self.trackers(keys), seen, self.last_good(chosen))
+        buckets = self._buckets(self._bucket_keys(now - lookback))
+        recent.adopt(
+            [b.recovery for b in buckets],
+            seen,
+            self.last_good(chosen),
+            forecasts=[b.forecast for b in buckets],
+        )
         if series > 0:
             for label in chosen:
                 for reading in self.for_label(label, now - series):

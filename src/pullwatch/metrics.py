@@ -158,6 +158,18 @@ def _families(snap: Snapshot) -> Iterable[Metric]:
         who,
         unit="seconds",
     )
+    runs_out = gauge(
+        "pullwatch_forecast_exhaustion_timestamp_seconds",
+        "When the bucket runs out at the recent pace, at the earliest plausible (Unix time); "
+        "absent when it is not draining or there is no pace yet",
+        bucket,
+        unit="seconds",
+    )
+    pace = gauge(
+        "pullwatch_forecast_pulls_per_hour",
+        "Pulls made per hour from the bucket lately, as its readings show them",
+        bucket,
+    )
     for a in snap.assessments:
         r = a.reading
         ids = [_label(a.label, 64), host, node]
@@ -180,7 +192,16 @@ def _families(snap: Snapshot) -> Iterable[Metric]:
             succeeded.add_metric(ids, a.last_known.checked_at)
         if r.retry_after is not None:
             retry.add_metric(ids, r.retry_after)
+        forecast = a.forecast
+        if forecast is not None and quota is not None and not quota.stale:
+            source = quota.source.value if quota.source is not None else ""
+            labels = [ids[0], host, _label(source), node]
+            if forecast.per_hour is not None:
+                pace.add_metric(labels, round(forecast.per_hour, 3))
+            if forecast.status.value == "draining" and forecast.runs_out_at is not None:
+                runs_out.add_metric(labels, forecast.runs_out_at)
     yield from (remaining, limit, window, success, state, latency, probed, succeeded, retry)
+    yield from (runs_out, pace)
 
     if snap.rounds is not None:
         rounds = CounterMetricFamily(

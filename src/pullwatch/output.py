@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pullwatch.advice import Advice, advise
 from pullwatch.assess import Assessment
 from pullwatch.durations import format_coarse, format_span, iso_time, minutes_up
+from pullwatch.forecast import Forecast
 from pullwatch.reading import ErrorKind, Reading, State, Step
 from pullwatch.recovery import Recovery
 from pullwatch.redact import one_line
@@ -58,8 +59,11 @@ _REGISTRY_WIDE = frozenset(
 )
 
 
-def assessment_code(assessment: Assessment, crit: int | None = 0) -> ExitCode:
-    """One identity's verdict. `low` already reflects the warning threshold in force."""
+def assessment_code(
+    assessment: Assessment, crit: int | None = 0, now: float | None = None
+) -> ExitCode:
+    """One identity's verdict. `low` already reflects the warning threshold in force; a bucket
+    forecast to run out within `warn_within` is a warning too."""
     state = assessment.state
     if state in (State.EXHAUSTED, State.AUTH_FAILED):
         return ExitCode.CRITICAL
@@ -70,12 +74,17 @@ def assessment_code(assessment: Assessment, crit: int | None = 0) -> ExitCode:
         return ExitCode.WARNING
     if state in (State.ERROR, State.UNKNOWN):
         return ExitCode.UNKNOWN
+    when = assessment.reading.checked_at if now is None else now
+    if state is State.OK and assessment.runs_out_soon(when):
+        return ExitCode.WARNING
     return ExitCode.OK
 
 
-def exit_code(assessments: Sequence[Assessment], crit: int | None = 0) -> ExitCode:
+def exit_code(
+    assessments: Sequence[Assessment], crit: int | None = 0, now: float | None = None
+) -> ExitCode:
     """The worst verdict: critical, then warning, then unknown, then ok."""
-    codes = {assessment_code(a, crit) for a in assessments}
+    codes = {assessment_code(a, crit, now) for a in assessments}
     for code in (ExitCode.CRITICAL, ExitCode.WARNING, ExitCode.UNKNOWN):
         if code in codes:
             return code
@@ -179,6 +188,9 @@ def check_notes(
         recovery = recovery_line(a.recovery, now)
         if recovery and a.state in (State.LOW, State.EXHAUSTED):
             lines.append(recovery)
+        outlook = forecast_line(a, now)
+        if outlook:
+            lines.append(outlook)
         if shared is None:
             lines += list(a.advice.steps)
         if lines:
@@ -219,6 +231,7 @@ def assessment_json(assessment: Assessment) -> dict[str, Any]:
             "last_known": last_known_json(assessment),
             "insights": assessment.warnings,
             "recovery": recovery_json(assessment.recovery),
+            "forecast": forecast_json(assessment.forecast, assessment.reading.checked_at),
             "advice": list(assessment.advice.steps),
         }
     )
@@ -470,6 +483,35 @@ def recovery_json(recovery: Recovery | None) -> dict[str, Any] | None:
         "window_seconds": recovery.window,
         "readings_used": recovery.readings_used,
     }
+
+
+def forecast_json(forecast: Forecast | None, now: float) -> dict[str, Any] | None:
+    """When the bucket runs out at the recent pace, as JSON; null when nothing is metered.
+
+    `runs_out_at` is the earliest plausible time (alarm on it), `expected_at` the one at the
+    pace seen; both ISO 8601 UTC or null (not draining, or no pace yet: `status` says which).
+    """
+    if forecast is None:
+        return None
+    return {
+        "status": forecast.status.value,
+        "per_hour": None if forecast.per_hour is None else round(forecast.per_hour, 1),
+        "runs_out_at": None if forecast.runs_out_at is None else iso_time(forecast.runs_out_at),
+        "expected_at": None if forecast.expected_at is None else iso_time(forecast.expected_at),
+        "basis_seconds": round(forecast.basis_seconds),
+        "pulls_seen": forecast.pulls_seen,
+        "assumes_recent_pace": forecast.assumes_recent_pace,
+        "text": forecast.text(now),
+    }
+
+
+def forecast_line(assessment: Assessment, now: float) -> str | None:
+    """`forecast: runs out in ~25 min (12 pulls in the last 15 min; assumes the recent pace)`
+    for a bucket that is being drained (or levels off); None when there is nothing to say."""
+    forecast = assessment.forecast
+    if forecast is None or not forecast.assumes_recent_pace:
+        return None
+    return f"forecast: {forecast.text(now)}"
 
 
 def recovery_line(recovery: Recovery | None, now: float) -> str | None:

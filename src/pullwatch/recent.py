@@ -1,11 +1,11 @@
 """The recent past, bounded whatever the uptime: what `assess` needs besides the reading itself.
 
 Per bucket (registry, repository and source: see `Reading.bucket_key`) an incremental
-`RecoveryTracker`; per identity its last good reading (the last one that measured the quota, so
-a failed probe does not blank the truth), a sparkline series of `remaining` (at most `points`
-values: readings closer together than window/points share a slot) and the last few distinct
-sources it was charged to. Fed in time order: what the history database kept, at start, then
-every new reading.
+`RecoveryTracker` and `ForecastTracker`; per identity its last good reading (the last one that
+measured the quota, so a failed probe does not blank the truth), a sparkline series of
+`remaining` (at most `points` values: readings closer together than window/points share a slot)
+and the last few distinct sources it was charged to. Fed in time order: what the history
+database kept, at start, then every new reading.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 
+from pullwatch.forecast import Forecast, ForecastTracker
 from pullwatch.reading import Reading, Source
 from pullwatch.recovery import Recovery, RecoveryTracker, usable
 
@@ -26,6 +27,7 @@ class RecentHistory:
     def __init__(self, points: int = SPARK_POINTS) -> None:
         self._points = points
         self._trackers: dict[BucketKey, RecoveryTracker] = {}
+        self._forecasts: dict[BucketKey, ForecastTracker] = {}
         self._series: dict[str, deque[tuple[float, int]]] = {}
         self._sources: dict[str, deque[tuple[float, Source]]] = {}
         self._last_good: dict[str, Reading] = {}
@@ -40,10 +42,13 @@ class RecentHistory:
         trackers: Iterable[RecoveryTracker],
         sources_seen: Mapping[str, Sequence[tuple[float, Source]]],
         last_good: Iterable[Reading] = (),
+        forecasts: Iterable[ForecastTracker] = (),
     ) -> None:
         """Start from what the history database kept: bucket trackers, sources, last good."""
         for tracker in trackers:
             self._trackers[tracker.key] = tracker
+        for forecast in forecasts:
+            self._forecasts[forecast.key] = forecast
         for label, pairs in sources_seen.items():
             seen = self._sources.setdefault(label, deque(maxlen=SOURCES_KEPT))
             for at, source in pairs:
@@ -65,6 +70,10 @@ class RecentHistory:
         if tracker is None:
             tracker = self._trackers[key] = RecoveryTracker(key)
         tracker.observe(reading)
+        forecast = self._forecasts.get(key)
+        if forecast is None:
+            forecast = self._forecasts[key] = ForecastTracker(key)
+        forecast.observe(reading)
         self.add_point(reading)
 
     def _keep_good(self, reading: Reading) -> None:
@@ -95,6 +104,11 @@ class RecentHistory:
     def recovery(self, key: BucketKey | None) -> Recovery | None:
         tracker = self._trackers.get(key) if key else None
         return tracker.recovery() if tracker else None
+
+    def forecast(self, key: BucketKey | None, now: float | None = None) -> Forecast | None:
+        """When the bucket runs out at the recent pace (None: nothing metered to go on)."""
+        tracker = self._forecasts.get(key) if key else None
+        return tracker.forecast(now) if tracker is not None and tracker.readings else None
 
     def last_good(self, label: str) -> Reading | None:
         """The identity's last reading that measured the quota (metered or not)."""

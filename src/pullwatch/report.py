@@ -172,6 +172,8 @@ def _facts(entry: IdentityReport, now: float) -> list[tuple[str, str]]:
     recovery = recovery_line(a.recovery, now)
     if recovery:
         rows.append(("Recovery", recovery))
+    if a.forecast is not None:
+        rows.append(("Forecast", a.forecast.text(now)))
     rows.append(("Meaning", _s(a.advice.meaning)))
     rows += [("Warning", _s(w)) for w in a.warnings]
     if entry.history:

@@ -12,8 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from pullwatch.assess import Assessment, Policy, assess_all
+from pullwatch.assess import DEFAULT_WARN_WITHIN, Assessment, Policy, assess_all
 from pullwatch.clock import SYSTEM_CLOCK, Clock
+from pullwatch.durations import parse_duration
 from pullwatch.hub.challenges import ChallengeCache
 from pullwatch.hub.client import HubClient, ProbeResult, Timeouts, TokenResult
 from pullwatch.hub.urls import (
@@ -61,6 +62,7 @@ class Runtime:
     unlocker: Unlocker | None = None  # the encrypted-file keyring, when opted in
     warn_below: int | None = None  # --warn: overrides the config's warn_below
     retry_auth: bool = False  # --retry-auth: send logins that were refused before
+    warn_within: float | None = None  # --warn-within: overrides the config's warn_within
     ledger: TokenLedger = field(default_factory=lambda: TokenLedger(None))
 
     @property
@@ -105,9 +107,13 @@ class Runtime:
     def policy(self) -> Policy:
         """The thresholds `assess` applies: each identity's own, else --warn, else the config's."""
         settings = self.config.settings
+        warn_within = self.warn_within
+        if warn_within is None and settings.warn_within is not None:
+            warn_within = float(parse_duration(settings.warn_within))  # validated when loaded
         return Policy(
             warn_below=self.warn_below if self.warn_below is not None else settings.warn_below,
             identity_warn={i.label: i.warn_below for i in self.config.identities},
+            warn_within=DEFAULT_WARN_WITHIN if warn_within is None else warn_within,
         )
 
     def assess(self, readings: Sequence[Reading], recent: RecentHistory) -> list[Assessment]:

@@ -123,6 +123,7 @@ def load_runtime(args: argparse.Namespace) -> Runtime:
     paths = resolve_paths(config_dir=args.config_dir, data_dir=args.data_dir)
     runtime = build_runtime(paths, registry=args.registry, repository=args.repository)
     runtime.warn_below = getattr(args, "warn", None)
+    runtime.warn_within = getattr(args, "warn_within", None)
     runtime.retry_auth = bool(getattr(args, "retry_auth", False))
     if runtime.unlocker is not None and args.command in KEYRING_COMMANDS:
         # The opt-in encrypted keyring: asked for here, before any output (the TUI asks itself).

@@ -57,6 +57,13 @@ def register(command: Command) -> None:
         help="critical when remaining <= N (default 0)",
     )
     check.add_argument(
+        "--warn-within",
+        metavar="DURATION",
+        type=seconds(7 * 86400),
+        help="warning when a bucket is forecast to run out within this time at the recent pace "
+        "(30m, 2h; default: the config's warn_within, else 30m)",
+    )
+    check.add_argument(
         "--timeout",
         metavar="SECONDS",
         type=seconds(3600),
@@ -134,7 +141,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                 assessments, color=color(sys.stdout), notes=notes, footer=footer, now=checked_at
             )
         )
-    return int(exit_code(assessments, crit=args.crit))
+    return int(exit_code(assessments, crit=args.crit, now=checked_at))
 
 
 def cmd_token(args: argparse.Namespace) -> int:
