@@ -10,12 +10,14 @@ import asyncio
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pullwatch.assess import Assessment, Policy, assess_all
 from pullwatch.clock import SYSTEM_CLOCK, Clock
 from pullwatch.hub.challenges import ChallengeCache
 from pullwatch.hub.client import HubClient, ProbeResult, Timeouts, TokenResult
+from pullwatch.hub.tls import ENV_CA_CERT, TrustConfig, check_environment, load_ca_cert
 from pullwatch.hub.urls import (
     DEFAULT_REGISTRY,
     DEFAULT_REPOSITORY,
@@ -59,6 +61,7 @@ class Runtime:
     unlocker: Unlocker | None = None  # the encrypted-file keyring, when opted in
     warn_below: int | None = None  # --warn: overrides the config's warn_below
     retry_auth: bool = False  # --retry-auth: send logins that were refused before
+    trust: TrustConfig | None = None  # https trust (hub/tls.py); None: the system's and the env
 
     @property
     def repository(self) -> str:
@@ -80,6 +83,7 @@ class Runtime:
             timeouts=self.timeouts,
             max_concurrency=self.config.settings.concurrency,
             challenge_cache=cache,
+            trust=self.trust,
         )
 
     def refusals(self) -> RefusalMemory:
@@ -189,8 +193,10 @@ def build_runtime(
     secrets: SecretStore | None = None,
     clock: Clock = SYSTEM_CLOCK,
     env: Mapping[str, str] | None = None,
+    ca_cert: str | None = None,
 ) -> Runtime:
-    """Load the config (raises ConfigError) and resolve registry and repository."""
+    """Load the config (raises ConfigError) and resolve registry, repository and the CAs
+    trusted for https (`ca_cert`: --ca-cert, else PULLWATCH_CA_CERT, else the config's)."""
     env = os.environ if env is None else env
     chosen_secrets = secrets
     secrets = secrets or SecretStore()
@@ -203,6 +209,7 @@ def build_runtime(
         repository or env.get(ENV_REPOSITORY) or config.settings.repository or DEFAULT_REPOSITORY
     )
     store.docker_hub = is_docker_hub(chosen_registry)
+    trust = _trust(ca_cert, env, config.settings.ca_cert, paths, https=chosen_registry)
     try:
         keyring = keyring_choice(env, config.settings.keyring)
     except KeyringChoiceError as exc:
@@ -231,4 +238,27 @@ def build_runtime(
         manifest=parse_manifest_ref(chosen_repository, chosen_registry),
         clock=clock,
         unlocker=unlocker,
+        trust=trust,
     )
+
+
+def _trust(
+    flag: str | None, env: Mapping[str, str], setting: str | None, paths: Paths, *, https: str
+) -> TrustConfig:
+    """The https trust for this command; a CA file given anywhere is read and checked now, so
+    a bad one is a one-line error before any probe (raises `tls.CaCertError`)."""
+    ca_pem = chosen = None
+    if flag:
+        chosen, ca_pem = flag, load_ca_cert(flag)
+    elif env.get(ENV_CA_CERT):
+        chosen = env[ENV_CA_CERT]
+        ca_pem = load_ca_cert(chosen, what=ENV_CA_CERT)
+    elif setting:
+        path = Path(setting).expanduser()
+        if not path.is_absolute():  # relative to the config file, not to where pullwatch runs
+            path = paths.config_file.parent / path
+        chosen, ca_pem = str(path), load_ca_cert(path, what="config ca_cert")
+    trust = TrustConfig.from_environment(env, ca_pem=ca_pem, ca_file=chosen)
+    if https.startswith("https://"):
+        check_environment(trust)
+    return trust

@@ -1,8 +1,9 @@
 """HubClient: challenge discovery, token cache, HEAD probe, and every failure classified.
 
-One `httpx.AsyncClient` (pooled, proxy and CA settings from the environment) serves every
-identity. A probe is: the registry's challenge (discovered once per registry and cached, also on
-disk), a token per identity (cached until ~10 s before it expires), and one HEAD of the probe
+One `httpx.AsyncClient` (pooled, proxy settings from the environment, https verified against
+the system trust store, SSL_CERT_FILE or --ca-cert: `hub/tls.py`) serves every identity. A
+probe is: the registry's challenge (discovered once per registry and cached, also on disk), a
+token per identity (cached until ~10 s before it expires), and one HEAD of the probe
 repository's manifest. A manifest is never fetched with GET: a GET is a pull.
 
 Nothing raises past `probe()` / `check_token()`: every outcome, including a dropped connection or
@@ -13,9 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import ssl
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
+from urllib.request import getproxies
 
 import httpx
 
@@ -30,7 +32,8 @@ from pullwatch.hub.headers import (
     parse_challenge,
     parse_retry_after,
 )
-from pullwatch.hub.pool import ShardedTransport, shard_count
+from pullwatch.hub.pool import ShardedTransport, Verify, make_context, shard_count
+from pullwatch.hub.tls import TrustConfig, build_context
 from pullwatch.hub.token import TokenClaims, TokenGrant, TokenParseError, parse_token_response
 from pullwatch.hub.urls import (
     DEFAULT_REGISTRY,
@@ -44,6 +47,9 @@ from pullwatch.hub.urls import (
 from pullwatch.hub.verdict import reading_from_head
 from pullwatch.reading import ErrorKind, Reading, State, Step
 from pullwatch.redact import one_line, redact_headers, register_secret
+
+if TYPE_CHECKING:
+    import ssl
 
 DEFAULT_CONCURRENCY = 32
 
@@ -198,9 +204,12 @@ class HubClient:
         timeouts: Timeouts | None = None,
         max_concurrency: int = DEFAULT_CONCURRENCY,
         challenge_cache: ChallengeCache | None = None,
-        verify: ssl.SSLContext | str | bool = True,
+        verify: Verify = True,
+        trust: TrustConfig | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        """`trust` (the system store, SSL_CERT_FILE, --ca-cert: `hub/tls.py`) is what `verify`
+        True means; the TLS context is built on the first https request, never for http."""
         self.registry = normalize_registry(registry)
         self.manifest = (
             repository
@@ -217,8 +226,21 @@ class HubClient:
         self._tokens: dict[str, _CachedToken] = {}
         self._token_locks: dict[str, asyncio.Lock] = {}
         t = self.timeouts
+        if verify is True and trust is not None:
+            chosen = trust
+
+            def verify_with_trust() -> ssl.SSLContext:
+                return build_context(chosen)
+
+            verify = verify_with_trust
         if transport is None:  # small pools: CPU per request stays flat (hub/pool.py)
             transport = ShardedTransport(shards=shard_count(max_concurrency), verify=verify)
+        # httpx sends requests that match a proxy variable through its own proxy transports,
+        # which need the context up front: built now only for https, when such a variable is set.
+        proxied = self.registry.startswith("https://") and any(
+            getproxies().get(scheme) for scheme in ("https", "all")
+        )
+        client_verify: ssl.SSLContext | bool = make_context(verify) if proxied else True
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(connect=t.connect, read=t.read, write=t.read, pool=t.total),
             limits=httpx.Limits(  # for proxy transports from the environment only
@@ -228,7 +250,7 @@ class HubClient:
             follow_redirects=True,
             max_redirects=5,
             trust_env=True,
-            verify=verify,
+            verify=client_verify,
             transport=transport,
             headers={"User-Agent": f"pullwatch/{__version__} (+HEAD-only rate-limit checks)"},
         )
@@ -292,8 +314,8 @@ class HubClient:
                 return ProbeResult(self._failed_reading(target, failure), tuple(exchanges))
             except Exception as exc:  # the promise: nothing escapes a probe
                 kind, reason = classify_transport_error(exc)
-                failure = _Failure(State.ERROR, f"probe failed: {reason}", kind)
-                return ProbeResult(self._failed_reading(target, failure), tuple(exchanges))
+                unexpected = _Failure(State.ERROR, f"probe failed: {reason}", kind)
+                return ProbeResult(self._failed_reading(target, unexpected), tuple(exchanges))
 
     async def check_token(self, target: Target) -> TokenResult:
         """A fresh token request (bypassing the cache, then refreshing it). Never raises."""
