@@ -143,6 +143,7 @@ class TokenResult:
     issued_at: float | None = None
     expires_at: float | None = None  # wall clock, by our clock
     claims: TokenClaims | None = None
+    docker_hub: bool = True  # Docker Hub (or speaks as it): wording follows (advice.py)
 
 
 class _Failure(Exception):
@@ -333,6 +334,7 @@ class HubClient:
                         "(HEAD probes go without one)",
                         error_kind=None,
                         exchanges=tuple(exchanges),
+                        docker_hub=self.docker_hub,
                     )
                 grant, answer = await self._fetch_token(target, known, exchanges)
             except _Failure as failure:
@@ -344,6 +346,7 @@ class HubClient:
                     detail=failure.detail,
                     error_kind=failure.kind,
                     exchanges=tuple(exchanges),
+                    docker_hub=self.docker_hub,
                     http_status=failure.status,
                     latency_ms=failure.latency_ms,
                     retry_after=failure.retry_after,
@@ -358,6 +361,7 @@ class HubClient:
                     detail=one_line(f"token check failed: {reason}"),
                     error_kind=kind,
                     exchanges=tuple(exchanges),
+                    docker_hub=self.docker_hub,
                 )
         now = self.clock.time()
         return TokenResult(
@@ -374,6 +378,7 @@ class HubClient:
             issued_at=grant.issued_at,
             expires_at=now + max(grant.expires_in, 0),
             claims=grant.claims,
+            docker_hub=self.docker_hub,
         )
 
     # -- the steps ---------------------------------------------------------------------------
