@@ -22,6 +22,9 @@ proves no pull was spent with `registry.access_log.assert_no_pull()`.
 directories, no proxy variables and no keyring (anonymous needs none); `add_identity` switches
 its processes to a plain-file keyring in the temporary home (opted into explicitly with
 PULLWATCH_ALLOW_PLAINTEXT_KEYRING: test passwords only, and no Argon2 cost per process).
+`registry_cli` runs the same commands in this process (`pullwatch.cli.main`, an in-memory
+keyring, no proxy or TLS variables): the same code path without an interpreter start per
+command, for tests that render many commands.
 
 Underneath: `registry_tools` (the executables), `kit_image` (the OCI layout), `skopeo` (skopeo
 with a private home), and `registrykit/` (registry process, token server, image, access log).
@@ -401,6 +404,79 @@ class PullwatchCli:
 def pullwatch_cli(tmp_path: Path) -> PullwatchCli:
     """Runs the real pullwatch CLI as a subprocess in this test's own directories."""
     return PullwatchCli(tmp_path / "pullwatch")
+
+
+@dataclass
+class RegistryCli:
+    """`pullwatch.cli.main` in this process, in the test's own directories (see the module)."""
+
+    base: Path
+    capsys: pytest.CaptureFixture[str]
+    outputs: list[str] = field(default_factory=list)  # every stdout and stderr, in order
+
+    def __call__(
+        self,
+        registry: str,
+        *args: str,
+        repository: str | None = REPOSITORY,
+        stdin: str | None = None,
+    ) -> tuple[int, str, str]:
+        """(exit code, stdout, stderr) of one command."""
+        import io
+
+        from pullwatch.cli import main
+
+        argv = [
+            "--config-dir", str(self.base / "config"),
+            "--data-dir", str(self.base / "data"),
+            "--registry", registry,
+        ]  # fmt: skip
+        if repository is not None:
+            argv += ["--repository", repository]
+        old_stdin = sys.stdin
+        if stdin is not None:
+            sys.stdin = io.StringIO(stdin)
+        try:
+            code = main([*argv, *args])
+        finally:
+            sys.stdin = old_stdin
+        out, err = self.capsys.readouterr()
+        self.outputs += [out, err]
+        return code, out, err
+
+    def add_identity(self, registry: str, label: str, username: str, secret: str) -> None:
+        code, _, err = self(
+            registry, "identity", "add", label, "--username", username, "--password-stdin",
+            stdin=secret + "\n",
+        )  # fmt: skip
+        assert code == 0, err
+
+
+@pytest.fixture
+def registry_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[RegistryCli]:
+    """Runs pullwatch commands in-process against the kit's registries (see the module)."""
+    import keyring
+
+    from pullwatch.identities.secrets import MemoryKeyring
+
+    for name in list(os.environ):
+        if name.lower() in (
+            "http_proxy",
+            "https_proxy",
+            "all_proxy",
+            "no_proxy",
+        ) or name.startswith(("PULLWATCH_", "SSL_CERT_", "DOCKER_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "200")
+    previous = keyring.get_keyring()
+    keyring.set_keyring(MemoryKeyring())
+    try:
+        yield RegistryCli(tmp_path / "pullwatch-in-process", capsys)
+    finally:
+        keyring.set_keyring(previous)
 
 
 # -- reporting ----------------------------------------------------------------------------------

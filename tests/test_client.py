@@ -448,3 +448,95 @@ def test_manifest_references() -> None:
     for bad in ("Bad Name", "x:bad tag", "x@sha256:short", "", "a//b"):
         with pytest.raises(ConfigurationError):
             parse_manifest_ref(bad, hub)
+
+
+# -- the trust store (hub/tls.py): no probe of the simulator needed -----------------------------
+
+
+@pytest.fixture
+def private_ca(tmp_path: Path) -> Path:
+    import trustme
+
+    path = tmp_path / "private-ca.pem"
+    trustme.CA(organization_name="pullwatch test CA").cert_pem.write_to_path(str(path))
+    return path
+
+
+def test_load_ca_cert_reads_a_pem_file_and_refuses_anything_else(
+    private_ca: Path, tmp_path: Path
+) -> None:
+    from pullwatch.hub.tls import CaCertError, load_ca_cert
+
+    assert load_ca_cert(private_ca).startswith("-----BEGIN CERTIFICATE-----")
+    broken = tmp_path / "broken.pem"
+    broken.write_text("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n")
+    text = tmp_path / "text.pem"
+    text.write_text("hello\n")
+    cases = {
+        tmp_path / "missing.pem": "no such file",
+        tmp_path: "is a directory",
+        text: "no PEM certificate in it",
+        broken: "not a readable PEM certificate",
+    }
+    for path, reason in cases.items():
+        with pytest.raises(CaCertError) as caught:
+            load_ca_cert(path, what="config ca_cert")
+        message = str(caught.value)
+        assert message.startswith(f"config ca_cert {path}: {reason}"), message
+        assert "\n" not in message
+        assert isinstance(caught.value, ConfigurationError)  # a one-line error for the CLI
+
+
+def test_the_trust_follows_the_environment_and_adds_the_ca_cert(private_ca: Path) -> None:
+    import ssl
+
+    import truststore
+
+    from pullwatch.hub.tls import TrustConfig, build_context, load_ca_cert
+
+    system = TrustConfig.from_environment({})
+    assert system.describe() == "the system trust store"
+    assert isinstance(build_context(system), truststore.SSLContext)  # the OS store, as pip
+
+    env = TrustConfig.from_environment({"SSL_CERT_FILE": str(private_ca)})
+    assert env.describe() == f"SSL_CERT_FILE={private_ca}"
+    context = build_context(env)  # exactly SSL_CERT_FILE, as OpenSSL reads it
+    assert not isinstance(context, truststore.SSLContext)
+    assert context.cert_store_stats()["x509_ca"] == 1
+    assert context.verify_mode is ssl.CERT_REQUIRED and context.check_hostname
+
+    extra = TrustConfig.from_environment(
+        {"SSL_CERT_FILE": str(private_ca)}, ca_pem=load_ca_cert(private_ca), ca_file="x.pem"
+    )
+    assert extra.describe() == f"SSL_CERT_FILE={private_ca} and --ca-cert x.pem"
+    assert build_context(extra).cert_store_stats()["x509_ca"] == 1  # the same CA, once
+
+
+async def test_a_trust_store_is_never_loaded_for_plain_http(
+    simhub: SimHubServer, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pullwatch.hub import pool
+    from pullwatch.hub.tls import TrustConfig
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("a TLS context was built for a plain-http registry")
+
+    monkeypatch.setattr(pool, "build_context", refuse)
+    trust = TrustConfig(cert_file="/nonexistent/ca.pem")
+    async with client_for(simhub, clock, trust=trust) as client:
+        result = await client.probe(ANON)
+    assert result.reading.state is State.OK
+
+
+async def test_an_unloadable_trust_store_is_a_tls_error_not_a_crash(clock: ManualClock) -> None:
+    from pullwatch.hub.tls import TrustConfig
+
+    trust = TrustConfig(cert_file="/nonexistent/ca.pem")
+    async with HubClient("https://127.0.0.1:9", clock=clock, timeouts=FAST, trust=trust) as client:
+        result = await client.probe(ANON)
+    reading = result.reading
+    assert (reading.state, reading.error_kind) == (State.ERROR, ErrorKind.TLS)
+    assert reading.detail == (
+        "registry ping: SSL_CERT_FILE=/nonexistent/ca.pem: cannot load it: No such file or "
+        "directory"
+    )

@@ -248,15 +248,44 @@ def test_head_exhausted_answers_429_or_200_with_zero(
     assert simhub.model.remaining("erin") == 0
 
 
-def test_head_unknown_repository_is_404_and_scope_is_checked(
+def test_a_repository_the_token_does_not_grant_is_insufficient_scope(
     simhub: SimHubServer, http: httpx.Client
 ) -> None:
+    """As distribution: the access controller runs before the repository is looked up, and
+    Hub's token service grants pull only on repositories that exist."""
+    token = get_token(http, ALICE)  # grants ratelimitpreview/test only
+    simhub.model.add_repository("library/alpine")
+    for name in ("nope/nothing", "library/alpine"):  # missing; present but not in the token
+        refused = head(http, token, f"/v2/{name}/manifests/latest")
+        assert refused.status_code == 401
+        assert refused.headers["www-authenticate"] == (
+            f'Bearer realm="{simhub.url}/token",service="{SERVICE}",'
+            f'scope="repository:{name}:pull",error="insufficient_scope"'
+        )
+
+
+def test_a_missing_tag_or_digest_is_404_manifest_unknown(
+    simhub: SimHubServer, http: httpx.Client
+) -> None:
+    simhub.model.add_repository(REPOSITORY, ("v1",))
     token = get_token(http, ALICE)
-    assert head(http, token, "/v2/nope/nothing/manifests/latest").status_code == 404
-    simhub.model.repositories.add("library/alpine")
-    other = head(http, token, "/v2/library/alpine/manifests/latest")
-    assert other.status_code == 401
-    assert 'error="insufficient_scope"' in other.headers["www-authenticate"]
+    tagged = head(http, token, f"/v2/{REPOSITORY}/manifests/v1")
+    assert tagged.status_code == 200
+    digest = tagged.headers["docker-content-digest"]
+    assert head(http, token, f"/v2/{REPOSITORY}/manifests/{digest}").status_code == 200
+    missing = http.get(
+        f"/v2/{REPOSITORY}/manifests/v2", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/json; charset=utf-8"
+    assert missing.json() == {
+        "errors": [
+            {"code": "MANIFEST_UNKNOWN", "message": "manifest unknown", "detail": {"Tag": "v2"}}
+        ]
+    }
+    assert head(http, token, f"/v2/{REPOSITORY}/manifests/sha256:{'0' * 64}").status_code == 404
+    assert simhub.model.counters["manifest_get"] == 1  # the GET above: reset for teardown
+    simhub.model.reset_counters()
 
 
 def test_expired_token_is_invalid(
@@ -412,7 +441,7 @@ def test_latency_is_added_before_answers(simhub: SimHubServer, http: httpx.Clien
 @pytest.mark.parametrize(
     ("endpoint", "path", "status", "content_type"),
     [
-        ("ping", "/v2/", 503, "application/json"),
+        ("ping", "/v2/", 503, "application/json; charset=utf-8"),
         ("token", "/token", 500, "application/json"),
         ("token", "/token", 429, "application/json"),
         ("ping", "/v2/", 502, "text/html"),
@@ -433,7 +462,7 @@ def test_forced_status(
     assert response.status_code == status
     assert response.headers["retry-after"] == "7"
     assert response.headers["content-type"] == content_type
-    if content_type == "application/json":
+    if content_type.startswith("application/json"):
         body = response.json()
         assert ("details" in body) if endpoint == "token" else ("errors" in body)
 
@@ -750,10 +779,33 @@ def test_many_concurrent_pooled_clients(simhub: SimHubServer) -> None:
 
 
 def test_unknown_paths_count_as_other(simhub: SimHubServer, http: httpx.Client) -> None:
-    assert http.get(f"/v2/{REPOSITORY}/tags/list").status_code == 404
+    unroutable = http.get("/nothing/here")
+    assert unroutable.status_code == 404
+    assert unroutable.headers["content-type"] == "text/plain; charset=utf-8"
+    assert unroutable.text == "404 page not found\n"
+    assert unroutable.headers["docker-distribution-api-version"] == "registry/2.0"
     assert http.post("/token").status_code == 404
-    assert simhub.model.counters["other"] == 2
+    assert http.get(f"/v2/{REPOSITORY}/manifests/bad!tag").status_code == 404
+    assert simhub.model.counters["manifest_get"] == 1  # a GET on /manifests/ always counts
+    simhub.model.reset_counters()
+    assert http.get("/v2", follow_redirects=False).headers["location"] == "/v2/"
+    assert simhub.model.counters["other"] == 1
     assert simhub.model.counters["token"] == 0
+
+
+def test_tags_list_and_blobs_answer_as_distribution(
+    simhub: SimHubServer, http: httpx.Client
+) -> None:
+    assert http.get(f"/v2/{REPOSITORY}/tags/list").status_code == 401
+    simhub.model.add_repository(REPOSITORY, ("v1",))
+    bearer = {"Authorization": f"Bearer {get_token(http, ALICE)}"}
+    listing = http.get(f"/v2/{REPOSITORY}/tags/list", headers=bearer)
+    assert listing.json() == {"name": REPOSITORY, "tags": ["latest", "v1"]}
+    blob = http.get(f"/v2/{REPOSITORY}/blobs/sha256:{'0' * 64}", headers=bearer)
+    assert (blob.status_code, blob.json()["errors"][0]["code"]) == (404, "BLOB_UNKNOWN")
+    put = http.put(f"/v2/{REPOSITORY}/manifests/latest", headers=bearer)
+    assert (put.status_code, put.json()["errors"][0]["code"]) == (405, "UNSUPPORTED")
+    assert simhub.model.counters["manifest_get"] == 0
 
 
 # -- accounts file and the CLI entry point --------------------------------------------------

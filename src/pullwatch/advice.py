@@ -40,9 +40,14 @@ PROOF = (
     "live ratelimit headers with a HEAD request."
 )
 MIRROR_CAVEAT = (
-    "Probing through a pull-through cache or mirror may cost an upstream pull when its cache is "
-    "cold, and a mirror passes on no Docker Hub rate-limit headers: watch the Hub limit of the "
-    "mirror's credentials by probing Docker Hub directly with them."
+    "If this registry is a pull-through cache or mirror: a HEAD through it may cost an upstream "
+    "pull (a cold cache fetches the manifest from Docker Hub), and no Hub rate-limit headers come "
+    "back. Watch the Hub limit of the mirror's credentials by probing Docker Hub directly with "
+    "them."
+)
+NOT_HUB_UNMETERED = (
+    "This registry sends no rate-limit headers: it does not report Docker Hub's pull limit (a "
+    "private registry, or a mirror that does not pass the headers on). No quota to show."
 )
 
 
@@ -81,36 +86,48 @@ def pull_less_step() -> str:
     )
 
 
-def when_back_step(window: int | None, recovers_in: float | None = None) -> str:
+def when_back_step(
+    window: int | None, recovers_in: float | None = None, *, docker_hub: bool = True
+) -> str:
+    sender = "Docker" if docker_hub else "the registry"
     if recovers_in is not None:
         return (
             f"Wait: the next pull comes back {at_most(recovers_in)} (an estimate from "
-            "watching this bucket; the window rolls, Docker sends no reset time)."
+            f"watching this bucket; the window rolls, {sender} sends no reset time)."
         )
     if not window:
+        documented = "6 h documented; " if docker_hub else ""
         return (
-            "Wait: pulls come back one by one as the rolling window passes (6 h documented; "
-            "`pullwatch check` shows the live w=); Docker sends no reset time."
+            f"Wait: pulls come back one by one as the rolling window passes ({documented}"
+            f"`pullwatch check` shows the live w=); {sender} sends no reset time."
         )
     span = format_span(window)
     return (
-        f"Wait: pulls come back one by one as the rolling {span} window passes (Docker sends no "
-        f"reset time); every pull counted now is back within {span} at the latest."
+        f"Wait: pulls come back one by one as the rolling {span} window passes ({sender} sends "
+        f"no reset time); every pull counted now is back within {span} at the latest."
     )
 
 
-def abuse_limit_steps(retry_after: float | None = None) -> tuple[str, ...]:
-    wait = (
-        f"Honour Retry-After: wait {retry_after:.0f} s before the next request"
-        if retry_after
-        else "Honour Retry-After (Docker sends 60 s) before the next request"
+def abuse_limit_steps(
+    retry_after: float | None = None, *, docker_hub: bool = True
+) -> tuple[str, ...]:
+    if retry_after:
+        wait = f"Honour Retry-After: wait {retry_after:.0f} s before the next request"
+    elif docker_hub:
+        wait = "Honour Retry-After (Docker sends 60 s) before the next request"
+    else:
+        wait = "Wait before the next request (honour Retry-After when the registry sends it)"
+    last = (
+        "This is not the pull quota: logging in or a paid plan does not lift it. Check the pull "
+        "quota separately with `pullwatch check`."
+        if docker_hub
+        else "This is the registry's own request limit: ask its operator what it allows."
     )
     return (
         "Slow the client down: fewer parallel requests (scanner concurrency, tags/list and "
         "manifest calls), and spread scans over time.",
         f"{wait}; a client that retries at once keeps itself blocked.",
-        "This is not the pull quota: logging in or a paid plan does not lift it. Check the pull "
-        "quota separately with `pullwatch check`.",
+        last,
     )
 
 
@@ -144,10 +161,10 @@ def auth_failed_steps(
             "Check the username and the password or token this registry expects (an expired or "
             "revoked token looks exactly like a wrong password), and edit the identity."
         )
+    lockout = " (Docker Hub: about 10 minutes)" if docker_hub else ""
     steps.append(
-        "Do not retry in a loop: repeated bad logins can lock the username out (Docker Hub: about "
-        "10 minutes). pullwatch retries only when you edit or refresh the identity, or pass "
-        "--retry-auth."
+        f"Do not retry in a loop: repeated bad logins can lock the username out{lockout}. "
+        "pullwatch retries only when you edit or refresh the identity, or pass --retry-auth."
     )
     return tuple(steps)
 
@@ -313,13 +330,13 @@ def advise(
         room = room_elsewhere(reading, others)
         if room:
             steps.append(room)
-        steps.append(when_back_step(reading.window_seconds, recovers_in))
+        steps.append(when_back_step(reading.window_seconds, recovers_in, docker_hub=hub))
         if not anonymous and hub:
             steps.extend(more_quota_steps())
         steps.append(pull_less_step())
     elif state is State.LOW:
         if recovers_in is not None:
-            steps.append(when_back_step(reading.window_seconds, recovers_in))
+            steps.append(when_back_step(reading.window_seconds, recovers_in, docker_hub=hub))
         if reading.anonymous and hub:
             steps.append(authenticate_step(_live(reading)))
         room = room_elsewhere(reading, others)
@@ -333,23 +350,25 @@ def advise(
                 "The token endpoint answered 429: too many token requests from here. Not the pull "
                 "quota."
             )
+            lifetime = " (Docker Hub's last 300 s)" if hub else ""
             steps.append(
-                "Reuse tokens until they expire (Docker Hub's last 300 s) instead of fetching one "
-                "per request; slow the client down."
+                f"Reuse tokens until they expire{lifetime} instead of fetching one per request; "
+                "slow the client down."
             )
-            steps.append(abuse_limit_steps(reading.retry_after)[1])
+            steps.append(abuse_limit_steps(reading.retry_after, docker_hub=hub)[1])
         else:
-            where = "Docker Hub's abuse limit (HAP429)" if hub else "The registry's rate limiting"
             meaning = (
-                f"{where}: too many requests of any kind from this IP address or /64 per "
-                "minute. Not the pull quota."
+                "Docker Hub's abuse limit (HAP429): too many requests of any kind from this IP "
+                "address or /64 per minute. Not the pull quota."
+                if hub
+                else "The registry's own rate limiting (429): too many requests from here."
             )
             if reading.http_status == 429 and reading.remaining is None:
                 meaning += (
                     " (A HEAD 429 without rate-limit headers, for an identity that is not "
                     "metered: it cannot be the pull quota.)"
                 )
-            steps.extend(abuse_limit_steps(reading.retry_after))
+            steps.extend(abuse_limit_steps(reading.retry_after, docker_hub=hub))
     elif state is State.AUTH_FAILED:
         detail = reading.detail or ""
         if "insufficient_scope" in detail:
@@ -360,6 +379,11 @@ def advise(
             name = (reading.repository or "the repository").split(":")[0].split("@")[0]
             steps.extend(scope_steps(name, anonymous=reading.anonymous))
         else:
+            if not hub:
+                meaning = (
+                    "The credentials (or the token) were refused. Not retried automatically: "
+                    "repeated bad logins can lock a username out."
+                )
             steps.extend(
                 auth_failed_steps(
                     "invalid_token" in detail, docker_hub=hub, anonymous=reading.anonymous
@@ -367,10 +391,7 @@ def advise(
             )
     elif state is State.UNMETERED:
         if not hub:
-            meaning = (
-                "This registry sends no rate-limit headers: it does not report Docker Hub's pull "
-                "limit (a private registry, or a mirror that does not pass the headers on)."
-            )
+            meaning = NOT_HUB_UNMETERED
             steps.append(MIRROR_CAVEAT)
         elif reading.anonymous:
             meaning = (

@@ -92,13 +92,18 @@ def exit_code(
 
 
 def remaining_text(assessment: Assessment, now: float | None = None) -> str:
-    """`76/100`, `unlimited`, `-`, or a stale value with its age: `76/100 (as of 3m ago)`."""
+    """`76/100`, `unlimited`, `-`, or a stale value with its age: `76/100 (as of 3m ago)`.
+
+    Another registry that sends no rate-limit headers is `not reported`, not `unlimited`: it
+    does not report Docker Hub's limit (a mirror's upstream pulls still count on the Hub).
+    """
     quota = assessment.quota
+    unlimited = "unlimited" if assessment.reading.docker_hub else "not reported"
     if assessment.state is State.UNMETERED:
-        return "unlimited"
+        return unlimited
     if quota is None:
         if assessment.unmetered:
-            return "unlimited (when last measured)"
+            return f"{unlimited} (when last measured)"
         return "-"
     text = f"{quota.remaining}/{quota.limit}"
     if quota.stale:
@@ -376,6 +381,7 @@ def token_advice(result: TokenResult) -> Advice | None:
         detail=result.detail,
         retry_after=result.retry_after,
         step=Step.TOKEN,
+        docker_hub=result.docker_hub,
     )
     return advise(reading)
 

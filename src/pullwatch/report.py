@@ -144,7 +144,7 @@ def _facts(entry: IdentityReport, now: float) -> list[tuple[str, str]]:
         ("Account", f"{login} {_s(r.username, 80)}" if r.username else "anonymous (no login)"),
         ("State", a.state.label + (f": {_s(a.reason)}" if a.reason else "")),
     ]
-    if a.quota is not None or a.unmetered:
+    if a.quota is not None or (a.unmetered and r.docker_hub):
         rows.append(("Remaining", f"{remaining_text(a, now)} per {window_text(a)} (rolling)"))
     if r.raw_limit is not None or r.raw_remaining is not None:
         raw = []

@@ -10,6 +10,7 @@ import asyncio
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pullwatch.assess import DEFAULT_WARN_WITHIN, Assessment, Policy, assess_all
@@ -17,6 +18,7 @@ from pullwatch.clock import SYSTEM_CLOCK, Clock
 from pullwatch.durations import parse_duration
 from pullwatch.hub.challenges import ChallengeCache
 from pullwatch.hub.client import HubClient, ProbeResult, Timeouts, TokenResult
+from pullwatch.hub.tls import ENV_CA_CERT, TrustConfig, check_environment, load_ca_cert
 from pullwatch.hub.urls import (
     DEFAULT_REGISTRY,
     DEFAULT_REPOSITORY,
@@ -64,6 +66,7 @@ class Runtime:
     retry_auth: bool = False  # --retry-auth: send logins that were refused before
     warn_within: float | None = None  # --warn-within: overrides the config's warn_within
     ledger: TokenLedger = field(default_factory=lambda: TokenLedger(None))
+    trust: TrustConfig | None = None  # https trust (hub/tls.py); None: the system's and the env
 
     @property
     def repository(self) -> str:
@@ -87,6 +90,7 @@ class Runtime:
             max_concurrency=self.config.settings.concurrency,
             challenge_cache=cache,
             on_token=self.ledger.remember,
+            trust=self.trust,
         )
 
     def refusals(self) -> RefusalMemory:
@@ -210,8 +214,10 @@ def build_runtime(
     secrets: SecretStore | None = None,
     clock: Clock = SYSTEM_CLOCK,
     env: Mapping[str, str] | None = None,
+    ca_cert: str | None = None,
 ) -> Runtime:
-    """Load the config (raises ConfigError) and resolve registry and repository."""
+    """Load the config (raises ConfigError) and resolve registry, repository and the CAs
+    trusted for https (`ca_cert`: --ca-cert, else PULLWATCH_CA_CERT, else the config's)."""
     env = os.environ if env is None else env
     chosen_secrets = secrets
     secrets = secrets or SecretStore()
@@ -224,6 +230,7 @@ def build_runtime(
         repository or env.get(ENV_REPOSITORY) or config.settings.repository or DEFAULT_REPOSITORY
     )
     store.docker_hub = is_docker_hub(chosen_registry)
+    trust = _trust(ca_cert, env, config.settings.ca_cert, paths, https=chosen_registry)
     try:
         keyring = keyring_choice(env, config.settings.keyring)
     except KeyringChoiceError as exc:
@@ -253,4 +260,27 @@ def build_runtime(
         clock=clock,
         unlocker=unlocker,
         ledger=TokenLedger(paths.data_dir / LEDGER_FILE, clock),
+        trust=trust,
     )
+
+
+def _trust(
+    flag: str | None, env: Mapping[str, str], setting: str | None, paths: Paths, *, https: str
+) -> TrustConfig:
+    """The https trust for this command; a CA file given anywhere is read and checked now, so
+    a bad one is a one-line error before any probe (raises `tls.CaCertError`)."""
+    ca_pem = chosen = None
+    if flag:
+        chosen, ca_pem = flag, load_ca_cert(flag)
+    elif env.get(ENV_CA_CERT):
+        chosen = env[ENV_CA_CERT]
+        ca_pem = load_ca_cert(chosen, what=ENV_CA_CERT)
+    elif setting:
+        path = Path(setting).expanduser()
+        if not path.is_absolute():  # relative to the config file, not to where pullwatch runs
+            path = paths.config_file.parent / path
+        chosen, ca_pem = str(path), load_ca_cert(path, what="config ca_cert")
+    trust = TrustConfig.from_environment(env, ca_pem=ca_pem, ca_file=chosen)
+    if https.startswith("https://"):
+        check_environment(trust)
+    return trust

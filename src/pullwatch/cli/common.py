@@ -111,6 +111,13 @@ def add_common_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
         default=default,
         help="manifest that is HEAD-probed: NAME[:TAG|@DIGEST] (default ratelimitpreview/test)",
     )
+    group.add_argument(
+        "--ca-cert",
+        metavar="FILE",
+        default=default,
+        help="PEM file of CAs to trust for https, besides the system trust store "
+        "(env PULLWATCH_CA_CERT; SSL_CERT_FILE and SSL_CERT_DIR are honoured too)",
+    )
 
 
 # -- the runtime --------------------------------------------------------------------------------
@@ -121,7 +128,9 @@ def load_runtime(args: argparse.Namespace) -> Runtime:
     from pullwatch.runtime import build_runtime
 
     paths = resolve_paths(config_dir=args.config_dir, data_dir=args.data_dir)
-    runtime = build_runtime(paths, registry=args.registry, repository=args.repository)
+    runtime = build_runtime(
+        paths, registry=args.registry, repository=args.repository, ca_cert=args.ca_cert
+    )
     runtime.warn_below = getattr(args, "warn", None)
     runtime.warn_within = getattr(args, "warn_within", None)
     runtime.retry_auth = bool(getattr(args, "retry_auth", False))

@@ -1,8 +1,9 @@
 """HubClient: challenge discovery, token cache, HEAD probe, and every failure classified.
 
-One `httpx.AsyncClient` (pooled, proxy and CA settings from the environment) serves every
-identity. A probe is: the registry's challenge (discovered once per registry and cached, also on
-disk), a token per identity (cached until ~10 s before it expires), and one HEAD of the probe
+One `httpx.AsyncClient` (pooled, proxy settings from the environment, https verified against
+the system trust store, SSL_CERT_FILE or --ca-cert: `hub/tls.py`) serves every identity. A
+probe is: the registry's challenge (discovered once per registry and cached, also on disk), a
+token per identity (cached until ~10 s before it expires), and one HEAD of the probe
 repository's manifest. A manifest is never fetched with GET: a GET is a pull.
 
 Nothing raises past `probe()` / `check_token()`: every outcome, including a dropped connection or
@@ -13,10 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
+from urllib.request import getproxies
 
 import httpx
 
@@ -31,7 +33,8 @@ from pullwatch.hub.headers import (
     parse_challenge,
     parse_retry_after,
 )
-from pullwatch.hub.pool import ShardedTransport, shard_count
+from pullwatch.hub.pool import ShardedTransport, Verify, make_context, shard_count
+from pullwatch.hub.tls import TrustConfig, build_context
 from pullwatch.hub.token import TokenClaims, TokenGrant, TokenParseError, parse_token_response
 from pullwatch.hub.urls import (
     DEFAULT_REGISTRY,
@@ -45,6 +48,9 @@ from pullwatch.hub.urls import (
 from pullwatch.hub.verdict import reading_from_head
 from pullwatch.reading import ErrorKind, Reading, State, Step
 from pullwatch.redact import one_line, redact_headers, register_secret
+
+if TYPE_CHECKING:
+    import ssl
 
 DEFAULT_CONCURRENCY = 32
 
@@ -138,6 +144,7 @@ class TokenResult:
     issued_at: float | None = None
     expires_at: float | None = None  # wall clock, by our clock
     claims: TokenClaims | None = None
+    docker_hub: bool = True  # Docker Hub (or speaks as it): wording follows (advice.py)
 
 
 class _Failure(Exception):
@@ -199,10 +206,13 @@ class HubClient:
         timeouts: Timeouts | None = None,
         max_concurrency: int = DEFAULT_CONCURRENCY,
         challenge_cache: ChallengeCache | None = None,
-        verify: ssl.SSLContext | str | bool = True,
+        verify: Verify = True,
+        trust: TrustConfig | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         on_token: Callable[[str], None] | None = None,
     ) -> None:
+        """`trust` (the system store, SSL_CERT_FILE, --ca-cert: `hub/tls.py`) is what `verify`
+        True means; the TLS context is built on the first https request, never for http."""
         self.registry = normalize_registry(registry)
         self._on_token = on_token  # every token issued (the ledger remembers its fingerprint)
         self.manifest = (
@@ -220,8 +230,21 @@ class HubClient:
         self._tokens: dict[str, _CachedToken] = {}
         self._token_locks: dict[str, asyncio.Lock] = {}
         t = self.timeouts
+        if verify is True and trust is not None:
+            chosen = trust
+
+            def verify_with_trust() -> ssl.SSLContext:
+                return build_context(chosen)
+
+            verify = verify_with_trust
         if transport is None:  # small pools: CPU per request stays flat (hub/pool.py)
             transport = ShardedTransport(shards=shard_count(max_concurrency), verify=verify)
+        # httpx sends requests that match a proxy variable through its own proxy transports,
+        # which need the context up front: built now only for https, when such a variable is set.
+        proxied = self.registry.startswith("https://") and any(
+            getproxies().get(scheme) for scheme in ("https", "all")
+        )
+        client_verify: ssl.SSLContext | bool = make_context(verify) if proxied else True
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(connect=t.connect, read=t.read, write=t.read, pool=t.total),
             limits=httpx.Limits(  # for proxy transports from the environment only
@@ -231,7 +254,7 @@ class HubClient:
             follow_redirects=True,
             max_redirects=5,
             trust_env=True,
-            verify=verify,
+            verify=client_verify,
             transport=transport,
             headers={"User-Agent": f"pullwatch/{__version__} (+HEAD-only rate-limit checks)"},
         )
@@ -295,8 +318,8 @@ class HubClient:
                 return ProbeResult(self._failed_reading(target, failure), tuple(exchanges))
             except Exception as exc:  # the promise: nothing escapes a probe
                 kind, reason = classify_transport_error(exc)
-                failure = _Failure(State.ERROR, f"probe failed: {reason}", kind)
-                return ProbeResult(self._failed_reading(target, failure), tuple(exchanges))
+                unexpected = _Failure(State.ERROR, f"probe failed: {reason}", kind)
+                return ProbeResult(self._failed_reading(target, unexpected), tuple(exchanges))
 
     async def check_token(self, target: Target) -> TokenResult:
         """A fresh token request (bypassing the cache, then refreshing it). Never raises."""
@@ -314,6 +337,7 @@ class HubClient:
                         "(HEAD probes go without one)",
                         error_kind=None,
                         exchanges=tuple(exchanges),
+                        docker_hub=self.docker_hub,
                     )
                 grant, answer = await self._fetch_token(target, known, exchanges)
             except _Failure as failure:
@@ -325,6 +349,7 @@ class HubClient:
                     detail=failure.detail,
                     error_kind=failure.kind,
                     exchanges=tuple(exchanges),
+                    docker_hub=self.docker_hub,
                     http_status=failure.status,
                     latency_ms=failure.latency_ms,
                     retry_after=failure.retry_after,
@@ -339,6 +364,7 @@ class HubClient:
                     detail=one_line(f"token check failed: {reason}"),
                     error_kind=kind,
                     exchanges=tuple(exchanges),
+                    docker_hub=self.docker_hub,
                 )
         now = self.clock.time()
         return TokenResult(
@@ -355,6 +381,7 @@ class HubClient:
             issued_at=grant.issued_at,
             expires_at=now + max(grant.expires_in, 0),
             claims=grant.claims,
+            docker_hub=self.docker_hub,
         )
 
     # -- the steps ---------------------------------------------------------------------------

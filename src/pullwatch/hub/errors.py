@@ -40,7 +40,12 @@ def classify_transport_error(exc: BaseException) -> tuple[ErrorKind, str]:
 
     import httpx
 
+    from pullwatch.hub.tls import CaCertError
+
     chain = _chain(exc)
+    trust = next((e for e in chain if isinstance(e, CaCertError)), None)
+    if trust is not None:  # the trust store itself could not be loaded (hub/tls.py)
+        return ErrorKind.TLS, str(trust)
     texts: list[str] = []
     for error in chain:  # each distinct message once: httpx repeats its cause's text
         text = str(error)

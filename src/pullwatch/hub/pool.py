@@ -8,7 +8,8 @@ transport and sends each request through the least busy one, so the bookkeeping 
 a small pool however many probes run at once, and keep-alive connections are still reused.
 
 Shards and the TLS context are created on first use and shared: a plain-http (loopback)
-registry never pays for loading the CA bundle, and a TLS one loads it once, not once per shard.
+registry never pays for loading a trust store, and a TLS one loads it once, not once per shard.
+The context comes from `hub/tls.py` (the system trust store, SSL_CERT_FILE, --ca-cert).
 """
 
 from __future__ import annotations
@@ -18,12 +19,29 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 
+from pullwatch.hub.tls import TrustConfig, build_context, unverified_context
+
+# What to verify https with: a context, a function that builds one (called on the first https
+# request), True for `hub/tls.py`'s default (the system store and the environment), or False.
+Verify = ssl.SSLContext | Callable[[], ssl.SSLContext] | bool
+
 SHARD_CONNECTIONS = 8  # connections per pool: past ~16 the pool's own bookkeeping dominates
 
 
 def shard_count(max_concurrency: int, per_shard: int = SHARD_CONNECTIONS) -> int:
     """Enough shards for `max_concurrency` requests in flight without queueing in a pool."""
     return max(1, -(-max(1, max_concurrency) // per_shard))
+
+
+def make_context(verify: Verify, trust_env: bool = True) -> ssl.SSLContext:
+    """The context `verify` stands for (see `Verify`); may raise `tls.CaCertError`."""
+    if isinstance(verify, ssl.SSLContext):
+        return verify
+    if verify is False:
+        return unverified_context()
+    if verify is True:
+        return build_context(TrustConfig.from_environment() if trust_env else TrustConfig())
+    return verify()
 
 
 class _Released(httpx.AsyncByteStream):
@@ -50,7 +68,7 @@ class ShardedTransport(httpx.AsyncBaseTransport):
     """Small `httpx.AsyncHTTPTransport` pools behind one transport (see the module).
 
     Each scheme has its own `shards`: https ones verify with the TLS context (built on first
-    use, once), plain-http ones get a context that trusts nothing, never used.
+    use, once, from `verify`), plain-http ones get a context that trusts nothing, never used.
     """
 
     def __init__(
@@ -58,7 +76,7 @@ class ShardedTransport(httpx.AsyncBaseTransport):
         *,
         shards: int,
         connections_per_shard: int = SHARD_CONNECTIONS,
-        verify: ssl.SSLContext | str | bool = True,
+        verify: Verify = True,
         trust_env: bool = True,
     ) -> None:
         self._count = max(1, shards)
@@ -81,7 +99,7 @@ class ShardedTransport(httpx.AsyncBaseTransport):
         if scheme != "https":
             return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies against no CA: trusts none
         if self._context is None:
-            self._context = httpx.create_ssl_context(verify=self._verify, trust_env=self._trust_env)
+            self._context = make_context(self._verify, self._trust_env)
         return self._context
 
     def _group(self, scheme: str) -> tuple[list[httpx.AsyncHTTPTransport], list[int]]:

@@ -24,6 +24,7 @@ from pullwatch.clock import SYSTEM_CLOCK, Clock
 from pullwatch.simhub import jwt
 
 ANONYMOUS = "anonymous"
+DEFAULT_TAG = "latest"
 """The `who` that means "the anonymous bucket of the current egress address"."""
 
 ENDPOINTS = ("ping", "token", "head")
@@ -277,6 +278,7 @@ class HubModel:
         repositories: Iterable[str] = ("ratelimitpreview/test",),
         anonymous_claim_window: int | None = None,
     ) -> None:
+        """`repositories`: `name` (tag `latest`) or `name:tag` entries; a name may repeat."""
         self.clock = clock
         self._lock = threading.RLock()
         self.anonymous_limit = anonymous_limit
@@ -284,7 +286,11 @@ class HubModel:
         self.anonymous_claim_window = anonymous_claim_window
         self.token_lifetime = token_lifetime
         self.service = service
-        self.repositories: set[str] = set(repositories)
+        self.repositories: set[str] = set()
+        self._tags: dict[str, set[str]] = {}
+        for entry in repositories:
+            name, _, tag = entry.partition(":")
+            self.add_repository(name, (tag or DEFAULT_TAG,))
         self.issuer = "auth.docker.io"
         self.faults = Faults()
         self.counters: Counter[str] = Counter(dict.fromkeys(COUNTER_NAMES, 0))
@@ -375,6 +381,22 @@ class HubModel:
         if account is None or not secrets.compare_digest(account.secret.encode(), secret.encode()):
             return None
         return account
+
+    # -- repositories -----------------------------------------------------------------------
+
+    def add_repository(self, name: str, tags: Iterable[str] = ("latest",)) -> None:
+        """A repository with these tags (added to the ones it has)."""
+        with self._lock:
+            self.repositories.add(name)
+            self._tags.setdefault(name, set()).update(tags)
+
+    def tags(self, name: str) -> list[str]:
+        """The tags of repository `name`, sorted; [] for an unknown one. A name added to
+        `repositories` directly has the tag `latest`."""
+        with self._lock:
+            if name not in self.repositories:
+                return []
+            return sorted(self._tags.get(name) or {DEFAULT_TAG})
 
     # -- buckets --------------------------------------------------------------------------
 

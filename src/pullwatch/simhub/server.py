@@ -4,12 +4,27 @@ One `ThreadingHTTPServer` serves all three, HTTP/1.1 keep-alive, a thread per co
 token realm in every challenge points back at this server. Endpoints:
 
 - `GET /v2/` (ping), `GET /token` (token), `HEAD /v2/<repo>/manifests/<ref>` (probe),
-  `GET /v2/<repo>/manifests/<ref>` (a real pull, counted as `manifest_get`);
+  `GET /v2/<repo>/manifests/<ref>` (a real pull, counted as `manifest_get`),
+  `GET /v2/<repo>/tags/list`, and blobs (none are held: 404 `BLOB_UNKNOWN`);
 - admin, never counted: `GET /_sim/state`, `POST /_sim/pull?who=&n=`,
   `POST /_sim/reset-counters`, `POST /_sim/faults` (JSON object of switches),
   `POST /_sim/reset-faults`.
 
 Fault switches (`HubModel.faults`) are read on every request to ping, token and head.
+
+The registry side answers as the CNCF distribution registry (the software Docker Hub's registry
+descends from) does, checked against the real one by tests/test_real_registry.py's conformance
+test: header names as Go writes them (`Www-Authenticate`, `Docker-Distribution-Api-Version:
+registry/2.0` on every answer), JSON as `application/json; charset=utf-8`, error bodies
+`{"errors": [{"code", "message", "detail"}]}` with distribution's codes (`UNAUTHORIZED`,
+`MANIFEST_UNKNOWN`, `NAME_UNKNOWN`, `BLOB_UNKNOWN`, `UNSUPPORTED`), a 401 `insufficient_scope`
+naming the scope for a repository the token does not grant (checked before the repository
+exists, as the registry's access controller runs first), a 404 `MANIFEST_UNKNOWN` for a tag
+the repository lacks, and `text/plain` "404 page not found" for a path no route matches. What
+is Docker Hub's own is kept: the `ratelimit-*` and `docker-ratelimit-source` headers (lower
+case, as Hub sends them), the token endpoint's `{"details": ...}` bodies, the HAP429 abuse
+answer, and a token service that grants pull only on repositories that exist (so an unknown
+repository is a 401 `insufficient_scope`, as on Hub).
 """
 
 from __future__ import annotations
@@ -44,9 +59,18 @@ MAX_REQUEST_BODY = 1024 * 1024
 HAP429_BODY = b"Too Many Requests (HAP429)."
 MANIFEST_TYPE = "application/vnd.docker.distribution.manifest.v1+prettyjws"
 INCREASE_URL = "https://www.docker.com/increase-rate-limit"
-API_VERSION = ("docker-distribution-api-version", "registry/2.0")
+API_VERSION = ("Docker-Distribution-Api-Version", "registry/2.0")
+JSON_TYPE = "application/json; charset=utf-8"  # distribution's, on every JSON answer
+TOKEN_JSON_TYPE = "application/json"  # Docker Hub's token service
 
-_MANIFEST_PATH = re.compile(r"^/v2/(?P<repo>.+)/manifests/(?P<ref>[^/]+)$")
+# distribution's routes (its reference grammar): a repository name, and a tag or a digest.
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_NAME = rf"{_COMPONENT}(?:/{_COMPONENT})*"
+_TAG = r"[\w][\w.-]{0,127}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+_MANIFEST_PATH = re.compile(rf"^/v2/(?P<repo>{_NAME})/manifests/(?P<ref>{_TAG}|{_DIGEST})$")
+_TAGS_PATH = re.compile(rf"^/v2/(?P<repo>{_NAME})/tags/list$")
+_BLOB_PATH = re.compile(rf"^/v2/(?P<repo>{_NAME})/blobs/(?P<digest>{_DIGEST})$")
 _CHUNK = 64 * 1024
 
 Headers = list[tuple[str, str]]
@@ -72,13 +96,40 @@ def _json_bytes(value: Any) -> bytes:
 
 
 def _json(status: int, value: Any, headers: Headers | None = None) -> _Response:
+    """A JSON answer of the token service or the admin endpoints."""
     return _Response(
-        status, [("content-type", "application/json"), *(headers or [])], _json_bytes(value)
+        status, [("Content-Type", TOKEN_JSON_TYPE), *(headers or [])], _json_bytes(value)
     )
 
 
 def _registry_error(code: str, message: str, detail: Any = None) -> bytes:
-    return _json_bytes({"errors": [{"code": code, "message": message, "detail": detail}]})
+    """distribution's error body (Go's JSON encoder ends it with a newline)."""
+    errors = {"errors": [{"code": code, "message": message, "detail": detail}]}
+    return _json_bytes(errors) + b"\n"
+
+
+def _registry_answer(
+    status: int, code: str, message: str, detail: Any = None, headers: Headers | None = None
+) -> _Response:
+    """An error answer of the registry: its JSON body, content type and API version."""
+    return _Response(
+        status,
+        [("Content-Type", JSON_TYPE), API_VERSION, *(headers or [])],
+        _registry_error(code, message, detail),
+    )
+
+
+def _page_not_found() -> _Response:
+    """What distribution's router answers to a path no route matches."""
+    return _Response(
+        404,
+        [
+            ("Content-Type", "text/plain; charset=utf-8"),
+            API_VERSION,
+            ("X-Content-Type-Options", "nosniff"),
+        ],
+        b"404 page not found\n",
+    )
 
 
 def _html(status: int, title: str, text: str) -> bytes:
@@ -88,13 +139,13 @@ def _html(status: int, title: str, text: str) -> bytes:
     ).encode()
 
 
-def manifest_body(repo: str) -> bytes:
+def manifest_body(repo: str, tag: str = "latest") -> bytes:
     """A schema-1 signed manifest (the kind `ratelimitpreview/test` serves), deterministic."""
     blob = "sha256:a3ed95caeb02ffe68cdd9fd84406680ae93d633cb16422d00e8a7c22955b46d4"
     manifest = {
         "schemaVersion": 1,
         "name": repo,
-        "tag": "latest",
+        "tag": tag,
         "architecture": "amd64",
         "fsLayers": [{"blobSum": blob}],
         "history": [
@@ -109,6 +160,10 @@ def manifest_body(repo: str) -> bytes:
         ],
     }
     return json.dumps(manifest, indent=3).encode() + b"\n"
+
+
+def _name(header: tuple[str, str]) -> str:
+    return header[0]
 
 
 def _digest(body: bytes) -> str:
@@ -237,11 +292,13 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             reason = "Unknown"
         lines = [f"HTTP/1.1 {resp.status} {reason}"]
-        lines.append(f"date: {self.date_time_string()}")
-        lines.extend(f"{name}: {value}" for name, value in resp.headers)
-        lines.append(f"content-length: {resp.content_length}")
+        # As Go's net/http writes them: the handler's headers sorted by name, then Date and
+        # Content-Length.
+        lines.extend(f"{name}: {value}" for name, value in sorted(resp.headers, key=_name))
+        lines.append(f"Date: {self.date_time_string()}")
+        lines.append(f"Content-Length: {resp.content_length}")
         if self.close_connection:
-            lines.append("connection: close")
+            lines.append("Connection: close")
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
     def _send(self, resp: _Response, drip: float | None = None) -> None:
@@ -307,7 +364,7 @@ class _Handler(BaseHTTPRequestHandler):
         method = self.command
         manifest = _MANIFEST_PATH.match(path)
         endpoint: str | None = None
-        if path in ("/v2/", "/v2") and method in ("GET", "HEAD"):
+        if path == "/v2/" and method in ("GET", "HEAD"):
             endpoint = "ping"
             self.model.count("ping")
         elif path == "/token" and method in ("GET", "HEAD"):
@@ -317,7 +374,7 @@ class _Handler(BaseHTTPRequestHandler):
             endpoint = "head"
             grant = self.model.lookup_token(self._bearer() or "")
             self.model.count("head", grant.username if grant else "")
-        elif manifest and method == "GET":
+        elif method == "GET" and "/manifests/" in path:  # any attempt at a pull, routable or not
             self.model.count("manifest_get")
         else:
             self.model.count("other")
@@ -338,9 +395,11 @@ class _Handler(BaseHTTPRequestHandler):
             elif endpoint == "token":
                 resp = self._token(faults)
             elif manifest is not None and method in ("GET", "HEAD"):
-                resp = self._manifest(manifest["repo"], faults, pull=method == "GET")
+                resp = self._manifest(
+                    manifest["repo"], manifest["ref"], faults, pull=method == "GET"
+                )
             else:
-                resp = self._other(path)
+                resp = self._other(path, method)
         if endpoint is None:
             self._send(resp)
             return
@@ -356,17 +415,17 @@ class _Handler(BaseHTTPRequestHandler):
     def _fault_response(self, endpoint: str, faults: Faults) -> _Response | None:
         if Faults.hits(faults.hap429, endpoint):
             return _Response(
-                429, [("content-type", "text/plain"), ("retry-after", "60")], HAP429_BODY
+                429, [("Content-Type", "text/plain"), ("Retry-After", "60")], HAP429_BODY
             )
         status = Faults.value_for(faults.status, endpoint)
         if status:
             resp = self._error_response(endpoint, int(status))
             retry_after = Faults.value_for(faults.retry_after, endpoint)
             if retry_after is not None:
-                resp.headers.append(("retry-after", str(retry_after)))
+                resp.headers.append(("Retry-After", str(retry_after)))
             return resp
         if Faults.hits(faults.redirect_loop, endpoint):
-            return _Response(302, [("location", self.server.base_url + self.path)])
+            return _Response(302, [("Location", self.server.base_url + self.path)])
         return None
 
     def _error_response(self, endpoint: str, status: int) -> _Response:
@@ -376,7 +435,7 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             phrase = "Error"
         if status in (502, 504):  # from the load balancer in front, not the registry
-            return _Response(status, [("content-type", "text/html")], _html(status, phrase, phrase))
+            return _Response(status, [("Content-Type", "text/html")], _html(status, phrase, phrase))
         if Faults.hits(self.model.faults.echo_jti, endpoint):
             user = self._requester(endpoint)
             message = (
@@ -386,28 +445,26 @@ class _Handler(BaseHTTPRequestHandler):
             )
             if endpoint == "token":
                 return _json(status, {"details": message})
-            body = _registry_error("TOOMANYREQUESTS", message)
-            return _Response(status, [("content-type", "application/json"), API_VERSION], body)
+            return _registry_answer(status, "TOOMANYREQUESTS", message)
         if endpoint == "token":
             if status == 401:
                 return _json(status, {"details": "incorrect username or password"})
             return _json(status, {"details": phrase})
         codes = {401: "UNAUTHORIZED", 429: "TOOMANYREQUESTS", 503: "UNAVAILABLE"}
-        body = _registry_error(codes.get(status, "UNKNOWN"), phrase.lower())
         if status == 429:
             message = (
                 "You have reached your pull rate limit. You may increase the limit by"
                 f" authenticating and upgrading: {INCREASE_URL}"
             )
-            body = _registry_error("TOOMANYREQUESTS", message)
-        return _Response(status, [("content-type", "application/json"), API_VERSION], body)
+            return _registry_answer(status, "TOOMANYREQUESTS", message)
+        return _registry_answer(status, codes.get(status, "UNKNOWN"), phrase.lower())
 
     def _hugify(self, resp: _Response, endpoint: str) -> _Response:
         """The same answer with a 50 MB body (a HEAD only announces the length)."""
-        content_type = next((v for k, v in resp.headers if k == "content-type"), None)
+        content_type = next((v for k, v in resp.headers if k == "Content-Type"), "")
         if endpoint == "token":
             prefix, suffix = b'{"token":"', b'"}'
-        elif content_type == "application/json":
+        elif content_type.startswith("application/json"):
             prefix, suffix = b'{"errors":[{"code":"UNKNOWN","message":"', b'"}]}'
         else:
             prefix, suffix = b"", b""
@@ -464,23 +521,22 @@ class _Handler(BaseHTTPRequestHandler):
     # -- registry and token endpoints ---------------------------------------------------------
 
     def _ping(self, faults: Faults) -> _Response:
-        ok = _json(200, {}, [API_VERSION])
+        ok = _Response(200, [("Content-Type", JSON_TYPE), API_VERSION], b"{}")
         if faults.challenge == "no_auth":
             return ok
         token = self._bearer()
         if token and self.model.validate_token(token):
             return ok
-        headers: Headers = [("content-type", "application/json"), API_VERSION]
+        headers: Headers = []
         error = "invalid_token" if token else None
         if faults.challenge == "normal":
-            headers.append(("www-authenticate", self._challenge(error=error)))
+            headers.append(("Www-Authenticate", self._challenge(error=error)))
         elif faults.challenge == "garbage":
-            headers.append(("www-authenticate", '=?garbage?= realm"/token'))
+            headers.append(("Www-Authenticate", '=?garbage?= realm"/token'))
         elif faults.challenge == "basic":
-            headers.append(("www-authenticate", 'Basic realm="Docker Registry"'))
+            headers.append(("Www-Authenticate", 'Basic realm="Docker Registry"'))
         headers.append(("docker-ratelimit-source", self.model.egress_source))
-        body = _registry_error("UNAUTHORIZED", "authentication required")
-        return _Response(401, headers, body)
+        return _registry_answer(401, "UNAUTHORIZED", "authentication required", None, headers)
 
     def _token(self, faults: Faults) -> _Response:
         basic = self._basic()
@@ -507,11 +563,11 @@ class _Handler(BaseHTTPRequestHandler):
         mode = faults.token_body
         if mode == "malformed":
             return _Response(
-                200, [("content-type", "application/json")], b'{"token": "' + token[:20].encode()
+                200, [("Content-Type", TOKEN_JSON_TYPE)], b'{"token": "' + token[:20].encode()
             )
         if mode == "html":
             page = _html(200, "Sign in to continue", "Please log in to the guest network.")
-            return _Response(200, [("content-type", "text/html; charset=utf-8")], page)
+            return _Response(200, [("Content-Type", "text/html; charset=utf-8")], page)
         if mode == "not_object":
             return _json(200, [token, expires_in])
         body: dict[str, Any] = {
@@ -534,31 +590,44 @@ class _Handler(BaseHTTPRequestHandler):
             body["expires_in"] = 10**12
         return _json(200, body)
 
-    def _manifest(self, repo: str, faults: Faults, *, pull: bool) -> _Response:
+    def _authorize(self, repo: str, *, invalid_on_head: bool = False) -> TokenGrant | _Response:
+        """The grant of a request's bearer token to pull `repo`, or the 401 the registry sends:
+        no token, an invalid one, or one that does not grant this repository (checked before
+        the repository exists, as distribution's access controller runs first)."""
         scope = f"repository:{repo}:pull"
         token = self._bearer()
         grant = self.model.validate_token(token) if token else None
-        if not pull and faults.invalid_token_on_head:
+        if invalid_on_head:
             grant = None
             token = token or "forced"
         if grant is None:
             return self._unauthorized(repo, scope, "invalid_token" if token else None)
-        if repo not in self.model.repositories:
-            body = _registry_error("NAME_UNKNOWN", "repository name not known to registry")
-            return _Response(404, [("content-type", "application/json"), API_VERSION], body)
         if repo not in grant.repositories:
             return self._unauthorized(repo, scope, "insufficient_scope")
+        return grant
+
+    def _manifest(self, repo: str, reference: str, faults: Faults, *, pull: bool) -> _Response:
+        forced = not pull and faults.invalid_token_on_head
+        authorized = self._authorize(repo, invalid_on_head=forced)
+        if isinstance(authorized, _Response):
+            return authorized
+        grant = authorized
+        body = self._manifest_for(repo, reference)
+        if body is None:
+            detail: dict[str, str] = (
+                {"Name": repo, "Revision": reference} if ":" in reference else {"Tag": reference}
+            )
+            return _registry_answer(404, "MANIFEST_UNKNOWN", "manifest unknown", detail)
         if pull:
             allowed, quota = self.model.pull(grant)
             if not allowed:
                 return self._pull_limit_429(grant, quota, faults)
         else:
             quota = self.model.grant_quota(grant)
-        body = manifest_body(repo)
         headers: Headers = [
-            ("content-type", MANIFEST_TYPE),
-            ("docker-content-digest", _digest(body)),
-            ("etag", f'"{_digest(body)}"'),
+            ("Content-Type", MANIFEST_TYPE),
+            ("Docker-Content-Digest", _digest(body)),
+            ("Etag", f'"{_digest(body)}"'),
             API_VERSION,
         ]
         headers.extend(self._ratelimit_headers(quota, faults))
@@ -566,16 +635,21 @@ class _Handler(BaseHTTPRequestHandler):
             return self._pull_limit_429(grant, quota, faults)
         return _Response(200, headers, body)
 
+    def _manifest_for(self, repo: str, reference: str) -> bytes | None:
+        """The manifest `repo` has under a tag or a digest, or None."""
+        tags = self.model.tags(repo)
+        if ":" not in reference:
+            return manifest_body(repo, reference) if reference in tags else None
+        bodies = (manifest_body(repo, tag) for tag in tags)
+        return next((body for body in bodies if _digest(body) == reference), None)
+
     def _unauthorized(self, repo: str, scope: str, error: str | None) -> _Response:
         detail = [{"Type": "repository", "Class": "", "Name": repo, "Action": "pull"}]
         headers: Headers = [
-            ("content-type", "application/json"),
-            API_VERSION,
-            ("www-authenticate", self._challenge(scope, error)),
+            ("Www-Authenticate", self._challenge(scope, error)),
             ("docker-ratelimit-source", self.model.egress_source),
         ]
-        body = _registry_error("UNAUTHORIZED", "authentication required", detail)
-        return _Response(401, headers, body)
+        return _registry_answer(401, "UNAUTHORIZED", "authentication required", detail, headers)
 
     def _pull_limit_429(self, grant: TokenGrant, quota: Quota, faults: Faults) -> _Response:
         if grant.anonymous:
@@ -583,9 +657,8 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             message = f"You have reached your pull rate limit as '{grant.username}': {grant.jti}."
         message += f" You may increase the limit by authenticating and upgrading: {INCREASE_URL}"
-        headers: Headers = [("content-type", "application/json"), API_VERSION]
-        headers.extend(self._ratelimit_headers(quota, faults))
-        return _Response(429, headers, _registry_error("TOOMANYREQUESTS", message))
+        headers = self._ratelimit_headers(quota, faults)
+        return _registry_answer(429, "TOOMANYREQUESTS", message, None, headers)
 
     @staticmethod
     def _ratelimit_headers(quota: Quota, faults: Faults) -> Headers:
@@ -614,11 +687,36 @@ class _Handler(BaseHTTPRequestHandler):
             headers = [headers[0], headers[0], headers[1], headers[1]]
         return headers + source
 
-    def _other(self, path: str) -> _Response:
-        if path.startswith("/v2/"):
-            body = _registry_error("NOT_FOUND", "not found")
-            return _Response(404, [("content-type", "application/json"), API_VERSION], body)
-        return _Response(404, [("content-type", "text/plain")], b"404 page not found\n")
+    def _other(self, path: str, method: str) -> _Response:
+        """Everything but ping, token and manifests: the rest of distribution's routes the
+        simulator knows (tags, blobs), its redirect of `/v2`, and its router's 404."""
+        if path == "/v2":
+            return _Response(
+                301,
+                [("Content-Type", "text/html; charset=utf-8"), API_VERSION, ("Location", "/v2/")],
+                b'<a href="/v2/">Moved Permanently</a>.\n\n',
+            )
+        tags, blob = _TAGS_PATH.match(path), _BLOB_PATH.match(path)
+        if not (tags or blob or _MANIFEST_PATH.match(path)):
+            return _page_not_found()
+        if method not in ("GET", "HEAD"):  # no pushes or deletes here
+            return _registry_answer(405, "UNSUPPORTED", "The operation is unsupported.")
+        match = tags or blob
+        assert match is not None
+        repo = match["repo"]
+        authorized = self._authorize(repo)
+        if isinstance(authorized, _Response):
+            return authorized
+        if blob is not None:  # the simulator holds manifests only
+            return _registry_answer(404, "BLOB_UNKNOWN", "blob unknown to registry", blob["digest"])
+        names = self.model.tags(repo)
+        if not names:
+            detail = {"name": repo}
+            return _registry_answer(
+                404, "NAME_UNKNOWN", "repository name not known to registry", detail
+            )
+        body = _json_bytes({"name": repo, "tags": names}) + b"\n"
+        return _Response(200, [("Content-Type", JSON_TYPE), API_VERSION], body)
 
     # -- admin --------------------------------------------------------------------------------
 
