@@ -399,10 +399,11 @@ class IdentityTable(ScrollView, can_focus=True):
         self._strips.pop(label, None)
         scroll_x, scroll_y = self.scroll_offset
         y = 1 + self._rows[label] - scroll_y
-        if not 1 <= y < self.scrollable_content_region.height:
+        width, height = self.size  # a row under a horizontal scrollbar is repainted too
+        if not 1 <= y < height:
             return
         if len(keys) > 2:
-            self.refresh(Region(0, y, self.size.width, 1))
+            self.refresh(Region(0, y, width, 1))
             return
         for key in keys:
             self.refresh(
