@@ -5,7 +5,8 @@
 - redact.py: literal secrets found through an index, shape patterns gated by their
   trigger strings: exactly what the unindexed, ungated versions redact.
 - history: readings streamed from the database give the same estimates as loading them all.
-- the identity table: a reading repaints its cells in place, never rebuilding the table.
+- the identity table: a reading repaints its changed cells in place (only their regions),
+  never rebuilding the table.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.text import Text
+from textual.geometry import Region
 
 from pullwatch import redact as redaction
 from pullwatch.clock import ManualClock
@@ -266,7 +268,9 @@ def test_kept_state_gives_the_same_estimates_as_a_replay(
 # -- the identity table ------------------------------------------------------------------------
 
 
-async def test_a_reading_updates_its_cells_in_place(demo: Demo) -> None:
+async def test_a_reading_updates_its_cells_in_place(
+    demo: Demo, monkeypatch: pytest.MonkeyPatch
+) -> None:
     app = make_app(demo.runtime, demo=True, interval=60, watch_terminal=False)
     async with app.run_test(size=(120, 32)) as pilot:
         await app.wait_for_round()
@@ -288,14 +292,27 @@ async def test_a_reading_updates_its_cells_in_place(demo: Demo) -> None:
             detail="7 of 200 left",
             token_expires_at=app.clock.time() + 240,
         )
+        repainted: list[Region | None] = []
+        refresh = table.refresh
+
+        def spy(*regions: Region, **options: bool) -> object:
+            repainted.extend(regions or [None])
+            return refresh(*regions, **options)
+
+        monkeypatch.setattr(table, "refresh", spy)
         app._show(changed)
+        row = 1 + table.labels.index("ci-bot") - table.scroll_offset.y  # below the header
+        assert repainted and all(r is not None and r.y == row for r in repainted)
         await pilot.pause()
         remaining = table.get_cell("ci-bot", "remaining")
         state = table.get_cell("ci-bot", "state")
         assert isinstance(remaining, Text) and remaining.plain.endswith("7/200")
         assert isinstance(state, Text) and state.plain.startswith("low")
         assert table.rebuilds == rebuilds
+        repainted.clear()
         table.tick(app.clock.time() + 3600)  # every countdown moves: cells, not the table
+        assert repainted and None not in repainted
+        assert all(r is not None and r.height == 1 for r in repainted)  # cells or rows
         await pilot.pause()
         assert table.rebuilds == rebuilds
         token = table.get_cell("ci-bot", "token")

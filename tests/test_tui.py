@@ -7,7 +7,6 @@ import time
 
 import pytest
 from keyring.backends import fail
-from rich.text import Text
 
 from pullwatch.demo import Demo
 from pullwatch.identities.secrets import KeyringStatus, MemoryKeyring, SecretStore
@@ -29,8 +28,7 @@ def app_for(demo: Demo, **options: object) -> PullwatchApp:
 
 
 def cell(app: PullwatchApp, label: str, column: str) -> str:
-    value = app.dashboard.table.get_cell(label, column)
-    return value.plain if isinstance(value, Text) else str(value)
+    return app.dashboard.table.get_cell(label, column).plain  # a cell is always Text
 
 
 async def wait_for_check(screen: CheckScreen) -> str:

@@ -23,7 +23,6 @@ from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable
 
 from pullwatch.alerts import AlertTracker, Level
 from pullwatch.assess import Assessment, Policy, assess
@@ -43,7 +42,7 @@ from pullwatch.tui.screens.help import HelpScreen
 from pullwatch.tui.screens.identity_form import IdentityForm
 from pullwatch.tui.screens.passphrase import PassphraseScreen
 from pullwatch.tui.triage import TriageActions
-from pullwatch.tui.widgets.identity_table import Column
+from pullwatch.tui.widgets.identity_table import Column, IdentityTable
 
 MIN_INTERVAL = 10.0
 RECENT_SECONDS = 24 * 3600.0  # source changes and estimates loaded at start
@@ -466,12 +465,11 @@ class PullwatchApp(App[None]):
             series=series,
         )
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self._select(event.row_key.value if event.row_key else None)
+    def on_identity_table_row_highlighted(self, event: IdentityTable.RowHighlighted) -> None:
+        self._select(event.label)
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        if event.row_key is not None and event.row_key.value:
-            self.refresh_identity(event.row_key.value, retry_auth=True)
+    def on_identity_table_row_selected(self, event: IdentityTable.RowSelected) -> None:
+        self.refresh_identity(event.label, retry_auth=True)
 
     def _refresh_status(self) -> None:
         if not self._has_dashboard:

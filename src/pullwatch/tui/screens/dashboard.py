@@ -95,8 +95,7 @@ class DashboardScreen(Screen[None]):
         self.table.set_layout(self.size.width - 2)
 
     def focus_identity(self, label: str) -> None:
-        if label in self.table.labels:
-            self.table.move_cursor(row=self.table.labels.index(label), animate=False)
+        self.table.highlight(label)
 
     @property
     def selected_label(self) -> str | None:

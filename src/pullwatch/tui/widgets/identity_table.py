@@ -1,25 +1,37 @@
-"""The identity table: one keyed row per identity, updated cell by cell, never rebuilt on a tick.
+"""The identity table: one row per identity, updated cell by cell, never rebuilt on a tick.
 
 Columns are planned for the width available (`plan_columns`): at 80 columns the least important
 ones drop out and the gauge shrinks; wider terminals get a longer gauge and the state's reason.
-A cell is written only when its text changes, and the per-second countdown cells repaint only
-their own region, so an idle dashboard sends almost nothing to the terminal.
+A cell is written only when its text changes, and only the changed cells' regions are repainted
+(the per-second countdowns too), so an idle dashboard sends almost nothing to the terminal.
+
+`IdentityTable` is a small Line-API widget of its own (`ScrollView.render_line`), built on
+Textual's public API only: `Strip`, `Segment`, `refresh(Region)`, `virtual_size`, component
+classes. It replaced a `DataTable` subclass that wrote into DataTable's private attributes
+(which tied pullwatch to one exact Textual release).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
+from rich.console import Console
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
-from textual.geometry import Region
-from textual.widgets import DataTable
-from textual.widgets.data_table import ColumnKey, RowKey
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from pullwatch.assess import Assessment
 from pullwatch.tui import format as fmt
 
-CELL_PADDING = 2  # DataTable pads each cell by one column on each side
+CELL_PADDING = 2  # each cell is padded by one column on each side
 NUMBERS = 7  # "180/200"
 MIN_BAR = 5
 MAX_BAR = 15
@@ -84,27 +96,130 @@ def plan_columns(available: int, label_width: int, *, extra: Sequence[Column] = 
 
 CellRenderer = Callable[[Assessment, float], Text]
 
+HEADER = "identity-table--header"
+CURSOR = "identity-table--cursor"
+BLANK = Text("")
 
-class IdentityTable(DataTable[Text]):
-    """Rows keyed by identity label; cells written only when their text changes."""
 
-    DEFAULT_CSS = """
-    IdentityTable { height: auto; max-height: 60%; }
+def _fit(text: Text, width: int) -> Text:
+    """The first line of `text`, cropped to `width` cells (the caller pads it, unstyled)."""
+    plain = text.plain
+    if "\n" in plain:
+        text = text.split("\n", allow_blank=True)[0]
+    if "\t" in plain:
+        text = text.copy()
+        text.expand_tabs()
+    if text.cell_len > width:
+        text = text.copy()
+        text.truncate(width)  # crops, or ends in "…" for a Text whose overflow is "ellipsis"
+    return text
+
+
+class IdentityTable(ScrollView, can_focus=True):
+    """Rows keyed by identity label, under a fixed header; a row cursor; cells written only when
+    their text changes, and only their regions repainted.
+
+    Rendering: `render_line(y)` draws the header at y 0 and row `scroll_y + y - 1` below it.
+    Each row's strip is kept until one of its cells changes (or the styles, the cursor or the
+    width do), so scrolling and cursor moves redraw rows without re-rendering their cells.
+    Cells are the Rich `Text` they are given, never parsed as markup.
     """
 
+    COMPONENT_CLASSES: ClassVar[set[str]] = {HEADER, CURSOR}
+
+    DEFAULT_CSS = """
+    IdentityTable {
+        background: $surface;
+        color: $foreground;
+        height: auto;
+        max-height: 60%;
+        &:focus {
+            background-tint: $foreground 5%;
+            & > .identity-table--cursor {
+                background: $block-cursor-background;
+                color: $block-cursor-foreground;
+                text-style: $block-cursor-text-style;
+            }
+            & > .identity-table--header {
+                background-tint: $foreground 5%;
+            }
+        }
+        & > .identity-table--header {
+            text-style: bold;
+            background: $panel;
+            color: $foreground;
+        }
+        &:ansi > .identity-table--header {
+            background: ansi_bright_blue;
+            color: ansi_default;
+        }
+        & > .identity-table--cursor {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+            text-style: $block-cursor-blurred-text-style;
+        }
+        /* NO_COLOR: the cursor row must not depend on its colours: reversed */
+        &:nocolor > .identity-table--cursor {
+            text-style: reverse;
+        }
+        &:nocolor:focus > .identity-table--cursor {
+            text-style: bold reverse;
+        }
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "select_cursor", "Select", show=False),
+        Binding("up", "cursor_up", "Up", show=False),
+        Binding("down", "cursor_down", "Down", show=False),
+        Binding("pageup", "cursor_page_up", "Page up", show=False),
+        Binding("pagedown", "cursor_page_down", "Page down", show=False),
+        Binding("home,ctrl+home", "cursor_first", "First", show=False),
+        Binding("end,ctrl+end", "cursor_last", "Last", show=False),
+    ]
+
+    class RowHighlighted(Message):
+        """The cursor moved to another identity (by key, click, or the rows changing)."""
+
+        def __init__(self, table: IdentityTable, label: str) -> None:
+            super().__init__()
+            self.table = table
+            self.label = label
+
+        @property
+        def control(self) -> IdentityTable:
+            return self.table
+
+    class RowSelected(Message):
+        """Enter on the highlighted identity, or a click on it."""
+
+        def __init__(self, table: IdentityTable, label: str) -> None:
+            super().__init__()
+            self.table = table
+            self.label = label
+
+        @property
+        def control(self) -> IdentityTable:
+            return self.table
+
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id, cursor_type="row", zebra_stripes=False)
+        super().__init__(id=id)
         self._columns_plan: list[Column] = []
-        self._order: list[str] = []
-        self._labels: set[str] = set()  # _order as a set: a lookup per reading
         self._widths: dict[str, int] = {}  # column key -> planned width
-        self._geometry: tuple[dict[str, tuple[int, int]], int] | None = None  # cells x, width
+        self._cell_x: dict[str, int] = {}  # column key -> x of its cell (padding included)
+        self._row_width = 0
+        self._order: list[str] = []
+        self._rows: dict[str, int] = {}  # label -> row index (_order inverted)
         self._assessments: dict[str, Assessment] = {}
-        self._shown: dict[tuple[str, str], Text] = {}
+        self._shown: dict[str, dict[str, Text]] = {}  # label -> column key -> the cell's text
+        self._strips: dict[str, tuple[tuple[object, ...], Strip]] = {}  # label -> drawn row
+        self._header: tuple[tuple[object, ...], Strip] | None = None
         self._extra_columns: list[Column] = []
         self._extra_renderers: dict[str, CellRenderer] = {}
         self._ticking: list[str] = ["token", "age", "remaining"]
         self._marks: dict[str, str] = {}
+        self._cursor = 0
+        self._highlighted: str | None = None  # the identity last announced as highlighted
         self.now: float = 0.0
         self.rebuilds = 0  # how often rows and columns were recreated (never on a tick)
 
@@ -127,7 +242,7 @@ class IdentityTable(DataTable[Text]):
             return False
         self._columns_plan = plan
         self._widths = {c.key: c.width for c in plan}
-        self._rebuild()
+        self._rebuild(self.selected_label)
         return True
 
     def set_rows(self, labels: Sequence[str], assessments: dict[str, Assessment]) -> None:
@@ -135,45 +250,63 @@ class IdentityTable(DataTable[Text]):
         self._assessments = {label: assessments[label] for label in labels if label in assessments}
         if list(labels) == self._order:
             for label in labels:
-                self.show(self._assessments[label])
+                if label in self._assessments:
+                    self.show(self._assessments[label])
             return
-        self._order = list(labels)
-        self._labels = set(self._order)
-        self._rebuild()
-
-    def _rebuild(self) -> None:
         keep = self.selected_label
-        keep_row = self.cursor_row
+        self._order = list(labels)
+        self._rebuild(keep)
+
+    def _rebuild(self, keep: str | None) -> None:
+        """Rows and columns anew; the cursor stays on `keep`, or where it was if `keep` went."""
         self.rebuilds += 1
-        self.clear(columns=True)
-        self._shown.clear()
-        self._geometry = None
+        self._rows = {label: row for row, label in enumerate(self._order)}
+        self._shown = {
+            label: {
+                c.key: self._cell(c.key, self._assessments.get(label)) for c in self._columns_plan
+            }
+            for label in self._order
+        }
+        self._strips.clear()
+        self._header = None
+        x = 0
+        self._cell_x = {}
         for column in self._columns_plan:
-            self.add_column(column.title, width=column.width, key=column.key)
-        for label in self._order:
-            assessment = self._assessments.get(label)
-            cells = [self._cell(column.key, assessment) for column in self._columns_plan]
-            self.add_row(*cells, key=label)
-            for column, cell in zip(self._columns_plan, cells, strict=True):
-                self._shown[(label, column.key)] = cell
-        if keep in self._order:
-            self.move_cursor(row=self._order.index(keep), animate=False)
-        elif self._order:  # the selected identity went away: stay at the same place
-            self.move_cursor(row=min(max(keep_row, 0), len(self._order) - 1), animate=False)
+            self._cell_x[column.key] = x
+            x += column.width + CELL_PADDING
+        self._row_width = x
+        if keep is not None and keep in self._rows:
+            self._cursor = self._rows[keep]
+        else:  # the selected identity went away: stay at the same place
+            self._cursor = min(max(self._cursor, 0), max(len(self._order) - 1, 0))
+        self.virtual_size = Size(self._row_width, 1 + len(self._order))
+        self.refresh()
+        self._scroll_to_cursor()
+        self._announce()
 
     # -- content ---------------------------------------------------------------------------
 
     @property
     def selected_label(self) -> str | None:
-        if not self._order or self.row_count == 0:
-            return None
-        row = min(max(self.cursor_row, 0), self.row_count - 1)
-        key = self._row_locations.get_key(row)  # asked for every reading: no Coordinate
-        return None if key is None else key.value
+        """The identity under the cursor."""
+        return self._order[self._cursor] if self._order else None
+
+    @property
+    def cursor_row(self) -> int:
+        return self._cursor
 
     @property
     def labels(self) -> list[str]:
         return list(self._order)
+
+    @property
+    def columns(self) -> list[Column]:
+        """The columns shown, in display order (each cell is padded by one space either side)."""
+        return list(self._columns_plan)
+
+    def get_cell(self, label: str, column: str) -> Text:
+        """The text a cell shows (KeyError for an identity not shown or a column not planned)."""
+        return self._shown[label][column]
 
     def set_marks(self, marks: dict[str, str]) -> None:
         """Short markers shown after labels (e.g. "★" for the best identity to use now)."""
@@ -188,36 +321,37 @@ class IdentityTable(DataTable[Text]):
     def show(self, assessment: Assessment) -> None:
         """Write an identity's cells (only those whose text changed), repainting only them."""
         label = assessment.label
-        if label not in self._labels:
+        cells = self._shown.get(label)
+        if cells is None:
             return
         self._assessments[label] = assessment
-        row = self._data.get(RowKey(label))
         changed = [
             column.key
             for column in self._columns_plan
-            if self._write(label, column.key, self._cell(column.key, assessment), row)
+            if self._write(cells, column.key, self._cell(column.key, assessment))
         ]
         self._repaint(label, changed)
 
     def tick(self, now: float) -> None:
         """The once-a-second update: only the time cells, each repainting only itself."""
         self.now = now
-        planned = {c.key for c in self._columns_plan}
-        ticking = [key for key in self._ticking if key in planned]
+        ticking = [c.key for c in self._columns_plan if c.key in self._ticking]
+        if not ticking:
+            return
         for label in self._order:
             assessment = self._assessments.get(label)
             if assessment is None:
                 continue
-            row = self._data.get(RowKey(label))
+            cells = self._shown[label]
             changed = [
-                key for key in ticking if self._write(label, key, self._cell(key, assessment), row)
+                key for key in ticking if self._write(cells, key, self._cell(key, assessment))
             ]
             self._repaint(label, changed)
 
     def _cell(self, key: str, assessment: Assessment | None) -> Text:
-        """One cell's text for one identity (named apart from Widget._render, which it is not)."""
+        """One cell's text for one identity."""
         if assessment is None:
-            return Text("")
+            return BLANK
         reading = assessment.reading
         width = self._widths.get(key, 10)
         if key == "label":
@@ -242,48 +376,185 @@ class IdentityTable(DataTable[Text]):
         if key == "state":
             return fmt.state_text(assessment, with_reason=width > 16, width=width)
         renderer = self._extra_renderers.get(key)
-        return renderer(assessment, self.now) if renderer else Text("")
+        return renderer(assessment, self.now) if renderer else BLANK
 
-    def _write(self, label: str, key: str, value: Text, row: dict[ColumnKey, Text] | None) -> bool:
-        """Store a cell's text in its `row` if it changed (`_repaint` shows it); whether it did."""
-        if self._shown.get((label, key)) == value:
+    @staticmethod
+    def _write(cells: dict[str, Text], key: str, value: Text) -> bool:
+        """Keep a cell's new text if it differs (words, spans or style); whether it did."""
+        old = cells.get(key)
+        if old is not None and old == value and old.style == value.style:
             return False
-        self._shown[(label, key)] = value
-        if row is None:  # no rows yet: the next rebuild shows it
-            return False
-        row[ColumnKey(key)] = value
+        cells[key] = value
         return True
-
-    def _cells(self) -> tuple[dict[str, tuple[int, int]], int]:
-        """Each column's cell x and width, and the row's width (fixed widths: per layout)."""
-        if self._geometry is None:
-            x, cells = self._row_label_column_width, {}
-            for column in self.ordered_columns:
-                width = column.get_render_width(self)
-                cells[str(column.key.value)] = (x, width)
-                x += width
-            self._geometry = (cells, x)
-        return self._geometry
 
     def _repaint(self, label: str, keys: Sequence[str]) -> None:
         """Repaint these cells of one row: the cells (one or two), else the row.
 
-        What `update_cell` does without its whole-table refresh, and what `refresh_coordinate`
-        does without its cost per call of summing the heights of every row above (rows here
-        are one line high): a round of 1000 readings or a tick of 1000 countdowns stays linear.
+        A row off screen is only forgotten: it is drawn from its new cells when it scrolls into
+        view, so a round of 1000 readings or a tick of 1000 countdowns asks for a repaint of
+        the rows on screen only.
         """
         if not keys:
             return
-        index = self._row_locations.get(RowKey(label))
-        if index is None:
+        self._strips.pop(label, None)
+        scroll_x, scroll_y = self.scroll_offset
+        y = 1 + self._rows[label] - scroll_y
+        width, height = self.size  # a row under a horizontal scrollbar is repainted too
+        if not 1 <= y < height:
             return
-        self._update_count += 1  # the table's line caches are keyed on it
-        y = index + (self.header_height if self.show_header else 0)
-        cells, row_width = self._cells()
         if len(keys) > 2:
-            self._refresh_region(Region(0, y, row_width, 1))
+            self.refresh(Region(0, y, width, 1))
             return
         for key in keys:
-            if key in cells:
-                x, width = cells[key]
-                self._refresh_region(Region(x, y, width, 1))
+            self.refresh(
+                Region(self._cell_x[key] - scroll_x, y, self._widths[key] + CELL_PADDING, 1)
+            )
+
+    # -- the cursor ------------------------------------------------------------------------
+
+    def highlight(self, label: str) -> bool:
+        """Put the cursor on this identity (scrolled into view); whether it is shown."""
+        row = self._rows.get(label)
+        if row is None:
+            return False
+        self._move(row)
+        return True
+
+    def _move(self, row: int) -> None:
+        if not self._order:
+            return
+        row = min(max(row, 0), len(self._order) - 1)
+        if row != self._cursor:
+            self.refresh_line(1 + self._cursor)
+            self._cursor = row
+            self.refresh_line(1 + row)
+        self._scroll_to_cursor()
+        self._announce()
+
+    def _visible_rows(self) -> int:
+        return self.scrollable_content_region.height - 1  # below the header
+
+    def _scroll_to_cursor(self) -> None:
+        visible = self._visible_rows()
+        if visible < 1 or not self._order:
+            return  # not laid out yet: on_resize comes back here
+        top = self.scroll_offset.y
+        if self._cursor < top:
+            self.scroll_to(y=self._cursor, animate=False)
+        elif self._cursor >= top + visible:
+            self.scroll_to(y=self._cursor - visible + 1, animate=False)
+
+    def _announce(self) -> None:
+        label = self.selected_label
+        if label != self._highlighted:
+            self._highlighted = label
+            if label is not None:
+                self.post_message(self.RowHighlighted(self, label))
+
+    def _page(self, direction: int) -> None:
+        page = max(1, self._visible_rows())
+        self.scroll_to(y=self.scroll_offset.y + direction * page, animate=False)
+        self._move(self._cursor + direction * page)
+
+    def action_cursor_up(self) -> None:
+        self._move(self._cursor - 1)
+
+    def action_cursor_down(self) -> None:
+        self._move(self._cursor + 1)
+
+    def action_cursor_page_up(self) -> None:
+        self._page(-1)
+
+    def action_cursor_page_down(self) -> None:
+        self._page(1)
+
+    def action_cursor_first(self) -> None:
+        self._move(0)
+
+    def action_cursor_last(self) -> None:
+        self._move(len(self._order) - 1)
+
+    def action_select_cursor(self) -> None:
+        label = self.selected_label
+        if label is not None:
+            self.post_message(self.RowSelected(self, label))
+
+    def on_click(self, event: events.Click) -> None:
+        """A click highlights a row; a click on the highlighted row selects it."""
+        offset = event.get_content_offset(self)
+        if offset is None or offset.y < 1:  # the header
+            return
+        row = self.scroll_offset.y + offset.y - 1
+        if not 0 <= row < len(self._order):
+            return
+        event.stop()
+        if row == self._cursor:
+            self.post_message(self.RowSelected(self, self._order[row]))
+        else:
+            self._move(row)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._scroll_to_cursor()
+
+    # -- drawing ---------------------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        base = self.rich_style
+        scroll_x, scroll_y = self.scroll_offset
+        if y == 0:
+            strip = self._header_strip(width)
+        else:
+            row = scroll_y + y - 1
+            if not 0 <= row < len(self._order):
+                return Strip.blank(width, base)
+            strip = self._row_strip(row, base, width)
+        return strip.crop_extend(scroll_x, scroll_x + width, base)
+
+    def _header_strip(self, width: int) -> Strip:
+        style = self.get_component_rich_style(HEADER)
+        key: tuple[object, ...] = (style, width, tuple(self._columns_plan))
+        if self._header is not None and self._header[0] == key:
+            return self._header[1]
+        titles = {column.key: Text(column.title) for column in self._columns_plan}
+        strip = self._draw(titles, style, None, style, width)
+        self._header = (key, strip)
+        return strip
+
+    def _row_strip(self, row: int, base: Style, width: int) -> Strip:
+        label = self._order[row]
+        if row == self._cursor:
+            cursor = self.get_component_rich_style(CURSOR)
+            key: tuple[object, ...] = (True, base, cursor, width)
+            pre = base + cursor
+            post: Style | None = Style.from_color(cursor.color)  # over the cells' own colours
+        else:
+            key, pre, post = (False, base, width), base, None
+        cached = self._strips.get(label)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        strip = self._draw(self._shown[label], pre, post, pre, width)
+        self._strips[label] = (key, strip)
+        return strip
+
+    def _draw(
+        self, cells: dict[str, Text], pre: Style, post: Style | None, fill: Style, width: int
+    ) -> Strip:
+        """One row: each cell padded by a space either side, under `pre` and over `post`,
+        then `fill` to the widget's width."""
+        console: Console = self.app.console
+        segments: list[Segment] = []
+        for column in self._columns_plan:
+            text = _fit(cells.get(column.key, BLANK), column.width)
+            segments.append(Segment(" "))
+            if text.spans:
+                segments.extend(text.render(console))
+            elif text.plain:  # Text.render leaves out the style of a Text without spans
+                segments.append(Segment(text.plain, console.get_style(text.style)))
+            missing = column.width - text.cell_len
+            segments.append(Segment(" " * (missing + 1)))
+        drawn: Iterable[Segment] = Segment.apply_style(segments, pre, post)
+        room = width - self._row_width
+        if room > 0:
+            drawn = [*drawn, Segment(" " * room, fill)]
+        return Strip(drawn, max(width, self._row_width)).simplify()
