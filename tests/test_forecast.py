@@ -198,10 +198,18 @@ def test_rises_are_pulls_coming_back_not_negative_pulls() -> None:
 def test_a_limit_change_restarts_the_pace() -> None:
     tracker = feed([100, 95, 90, 85])
     tracker.observe(r(4 * STEP, 185, limit=200))
-    assert tracker.forecast().status is ForecastStatus.NOT_DRAINING
+    # one reading of the new limit: nothing watched yet, so no claim either way
+    assert tracker.forecast().status is ForecastStatus.NOT_ENOUGH
     for k, remaining in enumerate([180, 175, 170], start=5):
         tracker.observe(r(k * STEP, remaining, limit=200))
     assert tracker.forecast().status is ForecastStatus.DRAINING
+
+
+def test_a_single_reading_is_not_enough_not_not_draining() -> None:
+    tracker = feed([100])
+    forecast = tracker.forecast()
+    assert forecast.status is ForecastStatus.NOT_ENOUGH
+    assert "0 s" not in forecast.text(T0)
 
 
 def test_only_this_buckets_usable_readings_in_order_count() -> None:

@@ -96,3 +96,29 @@ def test_ranking_and_best_identity() -> None:
     best = best_to_use(assessments)
     assert best is not None and best.label == "paid"
     assert best_to_use([a("spent", State.EXHAUSTED, 0), a("broken", State.ERROR, None)]) is None
+
+
+def test_the_outlook_names_who_to_switch_to_and_the_ranking_prefers_what_lasts() -> None:
+    from pullwatch.comparison import outlook
+    from pullwatch.recent import RecentHistory
+
+    recent = RecentHistory()
+    alice = [
+        Reading("alice", "alice", 60.0 * k, State.OK, 200, 150 - 10 * k, 21600, UUID)
+        for k in range(6)
+    ]
+    bob = [
+        Reading("bob", "bob", 60.0 * k, State.OK, 200, 80, 21600, "bob-account-uuid-0001")
+        for k in range(6)
+    ]
+    recent.load([*alice, *bob])
+    now = 300.0
+    a_alice = assess(alice[-1], recent=recent)
+    a_bob = assess(bob[-1], recent=recent)
+    assert a_alice.runs_out_in(now) is not None and a_bob.runs_out_in(now) is None
+    line = outlook(a_alice, [a_bob], now)
+    assert line is not None and line.startswith("alice runs out in ~")
+    assert "bob is not draining: switch the pulling client to bob" in line
+    assert outlook(a_bob, [a_alice], now) is None  # bob is not draining: nothing to say
+    # 100 left and draining fast is worse than 80 left and steady
+    assert [a.label for a in ranked([a_alice, a_bob], now)] == ["bob", "alice"]

@@ -179,8 +179,7 @@ async def dashboard_detail(runtime: Any, *, select: str | None = None) -> str:
         await app.wait_for_round()
         await pilot.pause()
         if select is not None:
-            table = app.dashboard.table
-            table.move_cursor(row=table.get_row_index(select))
+            app.dashboard.focus_identity(select)
             await pilot.pause()
         console = Console(width=120, record=True, file=io.StringIO())
         for part in ("#detail-title", "#detail-body"):

@@ -151,3 +151,31 @@ async def test_crossing_into_exhausted_alerts_once_and_rings_once(
         await refresh(app, pilot)  # still exhausted: no repeat
     assert alerts == ["dev-laptop is exhausted: pulls now fail with 429"]
     assert len(bells) == 1
+
+
+async def test_runs_out_column_detail_and_one_notice_per_crossing(
+    demo: Demo, clock: ManualClock
+) -> None:
+    """A client pulling 5 a minute from the anonymous bucket (76 left): after three readings
+    that saw pulls the dashboard says when it runs out, the detail pane says on what, and
+    crossing into the warn_within (30 min) raises one notice, not one per round."""
+    app = make_app(demo.runtime, demo=True, interval=60, watch_terminal=False)
+    notices: list[str] = []
+    async with app.run_test(size=(140, 36)) as pilot:
+        app.notify = lambda message, **_: notices.append(str(message))  # type: ignore[method-assign]
+        await app.wait_for_round()
+        await pilot.pause()
+        assert cell(app, "anonymous", "runsout") == "…"  # one reading: not enough yet
+        for _ in range(5):
+            demo.model.consume("anonymous", 5)
+            clock.advance(60)
+            await refresh(app, pilot)
+        runs_out = cell(app, "anonymous", "runsout")
+        assert runs_out.startswith("~") and runs_out.endswith("m"), runs_out
+        detail = app.dashboard.detail.assessment
+        assert detail is not None and detail.forecast is not None
+        clock_line = str(app.dashboard.detail.query_one("#detail-clock").render())
+        assert "forecast: runs out in ~" in clock_line and "pulls in the last" in clock_line
+        soon = [n for n in notices if "anonymous runs out in" in n]
+        assert len(soon) == 1, notices  # one notice for the crossing, not one per round
+        assert cell(app, "release", "runsout") == "-"  # not metered: nothing to run out

@@ -578,6 +578,8 @@ class ForecastTracker:
             if not any(s.made > 0 and s.at > at - self._long for s in self._steps):
                 assert self._first_at is not None
                 watched = min(self._long, at - self._first_at)
+                if watched <= 0:  # one reading: nothing watched yet, not "no pull in 0 s"
+                    return replace(base, status=ForecastStatus.NOT_ENOUGH)
                 return replace(base, status=ForecastStatus.NOT_DRAINING, basis_seconds=watched)
             return replace(base, status=ForecastStatus.NOT_ENOUGH, drops_seen=pace)
         fastest_at, lowest = self._project(pace.fastest, pace.due_fastest)

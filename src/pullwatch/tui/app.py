@@ -14,7 +14,7 @@ import signal
 import sys
 from collections.abc import Callable, Iterable
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 from rich.text import Text
 from textual import work
@@ -24,10 +24,11 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import Screen
 from textual.timer import Timer
 
+from pullwatch.advice import has_room
 from pullwatch.alerts import AlertTracker, Level
 from pullwatch.assess import Assessment, Policy, assess
-from pullwatch.comparison import best_to_use, ranked
-from pullwatch.durations import at_most
+from pullwatch.comparison import best_to_use, outlook, ranked
+from pullwatch.durations import at_most, format_coarse
 from pullwatch.history import BackgroundWriter, History, HistoryError
 from pullwatch.hub.client import ProbeResult
 from pullwatch.identities.model import Identity
@@ -188,6 +189,9 @@ class PullwatchApp(App[None]):
         table.add_feature_column(
             Column("recovers", "Recovers", 10, 4), self._recovers_cell, ticking=True
         )
+        table.add_feature_column(  # drops out before the gauge at 80 columns
+            Column("runsout", "Runs out", 9, 5), self._runs_out_cell, ticking=True
+        )
         self._show_identities()
         self.set_interval(1.0, self._tick)
         # The rest waits for the first frame: worker threads started now would hold the GIL
@@ -260,6 +264,28 @@ class PullwatchApp(App[None]):
         if assessment.state is State.EXHAUSTED:
             return Text(f"+1 {at_most(recovery.next_in(now) or 0)}", style="bold")
         return Text(at_most(recovery.full_in(now) or 0))
+
+    def _runs_out_cell(self, assessment: Assessment, now: float) -> Text:
+        """`~25m` while the bucket drains (bold when within warn_within), else a word."""
+        forecast = assessment.forecast
+        quota = assessment.quota
+        if forecast is None or quota is None:
+            return Text("-", style="dim")
+        stale = quota.stale
+        status = forecast.status.value
+        if status == "exhausted" or assessment.state is State.EXHAUSTED:
+            return Text("now", style="dim" if stale else "bold")
+        if status == "not_enough":
+            return Text("…", style="dim")
+        if status in ("not_draining", "levels_off"):
+            return Text("no", style="dim")  # the detail pane says which
+        left = assessment.runs_out_in(now)
+        if left is None:
+            return Text("-", style="dim")
+        text = "any min" if left < 60 else f"~{format_coarse(left)}"
+        if stale:
+            return Text(text, style="dim")
+        return Text(text, style="bold yellow" if assessment.runs_out_soon(now) else "")
 
     # -- assessing ----------------------------------------------------------------------------
 
@@ -424,9 +450,10 @@ class PullwatchApp(App[None]):
         """Rows in config order, or best first in comparison mode (★ marks the best)."""
         rows = {r.label: self._assess_row(r) for r in self.monitor.readings()}
         if self.compare:
-            order = ranked(list(rows.values()))
+            now = self.clock.time()
+            order = ranked(list(rows.values()), now)
             labels = [a.label for a in order]
-            best = best_to_use(order)
+            best = best_to_use(order, now)
             marks = {best.label: "★"} if best else {}
         else:
             labels = [identity.label for identity in self.monitor.identities]
@@ -442,9 +469,11 @@ class PullwatchApp(App[None]):
         table.show(row)
         if reading.label == table.selected_label:
             self._select(reading.label)
-        alert = self._alerts.observe(row)
+        alert = self._alerts.observe(row, self.clock.time())
         if alert is not None:
-            severity = "error" if alert.level is Level.EXHAUSTED else "warning"
+            severity: Literal["error", "warning"] = (
+                "error" if alert.level is Level.EXHAUSTED else "warning"
+            )
             self.notify(alert.message, title="pullwatch alert", severity=severity, timeout=10)
             if self.runtime.config.settings.bell:
                 self.bell()
@@ -453,16 +482,21 @@ class PullwatchApp(App[None]):
         reading = self.monitor.latest(label) if label else None
         now = self.clock.time()
         assessment = series = None
+        ahead: str | None = None
         if reading is not None:
             assessment = self._assess_full(reading)
             window = assessment.quota.window_seconds if assessment.quota else None
             series = self._recent.series(reading.label, now - (window or 21600))
+            if assessment.runs_out_in(now) is not None:
+                roomy = [r for r in self.monitor.readings() if has_room(r)]
+                ahead = outlook(assessment, [self._assess_row(r) for r in roomy], now)
         self.dashboard.detail.show(
             assessment,
             now=now,
             next_attempt=self.monitor.next_attempt_at(label) if label else None,
             halted=self.monitor.is_halted(label) if label else False,
             series=series,
+            outlook=ahead,
         )
 
     def on_identity_table_row_highlighted(self, event: IdentityTable.RowHighlighted) -> None:

@@ -36,6 +36,7 @@ class DetailPane(VerticalScroll):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._assessment: Assessment | None = None
+        self._outlook: str | None = None
         self._next_attempt: float | None = None
         self._halted = False
         self._last_clock: Text | None = None
@@ -61,8 +62,10 @@ class DetailPane(VerticalScroll):
         next_attempt: float | None = None,
         halted: bool = False,
         series: list[float] | None = None,
+        outlook: str | None = None,
     ) -> None:
         self._assessment = assessment
+        self._outlook = outlook
         self._next_attempt = next_attempt
         self._halted = halted
         self._show_series(series or [], assessment)
@@ -99,7 +102,7 @@ class DetailPane(VerticalScroll):
         if not self.is_mounted:  # the app is closing: the pane's children may be gone
             return
         clock = self.query_one("#detail-clock", Static)
-        text = _clock_line(self._assessment, now, self._next_attempt, self._halted)
+        text = _clock_line(self._assessment, now, self._next_attempt, self._halted, self._outlook)
         if text != self._last_clock:
             steady = same_shape(clock, self._last_clock, text)
             self._last_clock = text
@@ -121,7 +124,11 @@ def _title(assessment: Assessment) -> Text:
 
 
 def _clock_line(
-    assessment: Assessment | None, now: float, next_attempt: float | None, halted: bool
+    assessment: Assessment | None,
+    now: float,
+    next_attempt: float | None,
+    halted: bool,
+    outlook: str | None = None,
 ) -> Text:
     text = Text()
     if assessment is None:
@@ -142,6 +149,14 @@ def _clock_line(
     if recovery is not None and not assessment.unmetered:
         text.append("\n")
         text.append_text(recovery_text(recovery, now))
+    forecast = assessment.forecast
+    if forecast is not None and assessment.quota is not None and not assessment.unmetered:
+        text.append("\nforecast: ")
+        soon = assessment.runs_out_soon(now)
+        text.append(forecast.text(now), style="bold" if soon else "")
+    if outlook:
+        text.append("\n")
+        text.append(outlook)
     return text
 
 
