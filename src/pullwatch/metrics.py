@@ -232,7 +232,7 @@ def _families(snap: Snapshot) -> Iterable[Metric]:
 
 def _registry(snapshot: Callable[[], Snapshot]) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(AssessmentCollector(snapshot))  # type: ignore[arg-type]
+    registry.register(AssessmentCollector(snapshot))
     return registry
 
 
@@ -241,7 +241,8 @@ def openmetrics_text(
 ) -> str:
     """One snapshot in the OpenMetrics text format (ends with `# EOF`)."""
     snap = Snapshot(tuple(assessments), registry, repository, node or default_node())
-    return openmetrics_latest(_registry(lambda: snap)).decode()
+    text: bytes = openmetrics_latest(_registry(lambda: snap))  # type: ignore[no-untyped-call]  # prometheus_client leaves it unannotated
+    return text.decode()
 
 
 def prometheus_text(
@@ -301,7 +302,7 @@ class _BoundedServer(ThreadingWSGIServer):
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
-            super().process_request_thread(request, client_address)  # type: ignore[misc]
+            super().process_request_thread(request, client_address)
         finally:
             self.slots.release()
 

@@ -422,7 +422,7 @@ def describe_head_check(result: ProbeResult, assessment: Assessment) -> str:
     verdict = assessment.state.label + (f": {assessment.reason}" if assessment.reason else "")
     lines.append(f"  state: {verdict}")
     if r.step is not None and r.step is not Step.HEAD:
-        lines.append(f"  decided by: the {r.step.title} (no HEAD answer to read)")
+        lines.append(f"  decided by: the {r.step.phrase} (no HEAD answer to read)")
     lines.extend(advice_lines(assessment.advice))
     lines.append("Requests (secrets and tokens are never shown):")
     lines.extend(_exchange_lines(result.exchanges, with_headers=True))

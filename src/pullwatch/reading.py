@@ -58,11 +58,12 @@ class Step(StrEnum):
     HEAD = "head"
 
     @property
-    def title(self) -> str:
-        return _STEP_TITLES[self]
+    def phrase(self) -> str:
+        """For people: `token request`, as in "token request: connection refused"."""
+        return _STEP_PHRASES[self]
 
 
-_STEP_TITLES = {Step.PING: "registry ping", Step.TOKEN: "token request", Step.HEAD: "HEAD probe"}
+_STEP_PHRASES = {Step.PING: "registry ping", Step.TOKEN: "token request", Step.HEAD: "HEAD probe"}
 
 # States in which a reading carries live numbers from the registry.
 METERED_STATES = frozenset({State.OK, State.LOW, State.EXHAUSTED})

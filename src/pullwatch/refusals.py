@@ -15,6 +15,7 @@ as empty (it only costs one login attempt).
 from __future__ import annotations
 
 import contextlib
+import copy
 import fcntl
 import hashlib
 import json
@@ -86,14 +87,14 @@ class RefusalMemory:
         try:
             stamp = self.path.stat().st_mtime_ns
             if self._cached is not None and self._cached[0] == stamp:
-                return json.loads(json.dumps(self._cached[1]))  # a copy: callers may edit it
+                return copy.deepcopy(self._cached[1])  # a copy: callers may edit it
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
         if not isinstance(data, dict):
             return {}
         self._cached = (stamp, data)
-        return json.loads(json.dumps(data))
+        return copy.deepcopy(data)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[dict[str, Any]]:

@@ -159,7 +159,7 @@ def _facts(entry: IdentityReport, now: float) -> list[tuple[str, str]]:
     if r.probed:
         probe = [f"at {iso_time(r.checked_at)}"]
         if r.step is not None:
-            probe.append(f"decided by the {r.step.title}")
+            probe.append(f"decided by the {r.step.phrase}")
         if r.http_status is not None:
             probe.append(f"HTTP {r.http_status}")
         if r.latency_ms is not None:
@@ -275,7 +275,8 @@ def report_json(report: Report) -> dict[str, Any]:
         "keyring": report.keyring,
         "identities": identities,
     }
-    return _scrub(document)
+    scrubbed: dict[str, Any] = _scrub(document)
+    return scrubbed
 
 
 def render_json(report: Report) -> str:

@@ -484,7 +484,7 @@ class HubClient:
         if answer.status != 401:
             raise _Failure(
                 State.ERROR,
-                f"{step.title} answered {status_phrase(answer.status)}: is this a registry?",
+                f"{step.phrase} answered {status_phrase(answer.status)}: is this a registry?",
                 ErrorKind.HTTP,
                 step=step,
                 status=answer.status,
@@ -495,7 +495,7 @@ class HubClient:
         if challenge is None:
             raise _Failure(
                 State.ERROR,
-                f"{step.title}: 401 without a WWW-Authenticate challenge",
+                f"{step.phrase}: 401 without a WWW-Authenticate challenge",
                 ErrorKind.MALFORMED,
                 step=step,
                 status=401,
@@ -503,7 +503,7 @@ class HubClient:
         if challenge.scheme != "bearer":
             raise _Failure(
                 State.ERROR,
-                f"{step.title}: the registry asks for {one_line(challenge.scheme, 20)!r} "
+                f"{step.phrase}: the registry asks for {one_line(challenge.scheme, 20)!r} "
                 "authentication, not token (bearer) authentication: pullwatch supports token "
                 "auth only",
                 ErrorKind.MALFORMED,
@@ -629,7 +629,7 @@ class HubClient:
         wait = f"; retry after {retry_after:.0f} s" if retry_after else ""
         return _Failure(
             State.THROTTLED,
-            f"{step.title}: {what}{wait}",
+            f"{step.phrase}: {what}{wait}",
             step=step,
             status=429,
             retry_after=retry_after,
@@ -671,7 +671,7 @@ class HubClient:
                     await response.aclose()
         except _Failure as failure:  # an over-large answer: say which step it came from
             exchanges.append(Exchange(step, method, shown_url, auth, error=failure.detail))
-            failure.detail = one_line(f"{step.title}: {failure.detail}")
+            failure.detail = one_line(f"{step.phrase}: {failure.detail}")
             failure.step = step
             raise
         except Exception as exc:  # CancelledError is a BaseException and propagates
@@ -679,7 +679,7 @@ class HubClient:
             exchanges.append(Exchange(step, method, shown_url, auth, error=one_line(reason)))
             latency = (self.clock.monotonic() - started) * 1000
             raise _Failure(
-                State.ERROR, f"{step.title}: {reason}", kind, step=step, latency_ms=latency
+                State.ERROR, f"{step.phrase}: {reason}", kind, step=step, latency_ms=latency
             ) from None
         latency = (self.clock.monotonic() - started) * 1000
         raw_headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers.raw]

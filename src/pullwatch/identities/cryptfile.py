@@ -64,7 +64,7 @@ class PassphraseRequired(KeyringLocked):
 
 
 @functools.cache
-def _backend_class() -> type[KeyringBackend] | None:
+def _backend_class() -> Callable[[Path | None, Callable[[], str]], KeyringBackend] | None:
     """A CryptFileKeyring that never prompts on the terminal (None when not installed)."""
     try:
         from keyrings.cryptfile.cryptfile import CryptFileKeyring
@@ -74,7 +74,7 @@ def _backend_class() -> type[KeyringBackend] | None:
     class PassphraseCryptFile(CryptFileKeyring):  # type: ignore[misc]
         """keyrings.cryptfile with the passphrase supplied by pullwatch, never by getpass."""
 
-        priority = -1  # type: ignore[assignment]  # never auto-selected
+        priority = -1  # never auto-selected
 
         def __init__(self, path: Path | None = None, way_out: Callable[[], str] = str) -> None:
             super().__init__()
@@ -115,7 +115,10 @@ def _backend_class() -> type[KeyringBackend] | None:
 class _MissingCryptfile(KeyringBackend):
     """Stands in when keyrings.cryptfile was chosen but is not installed: says how to fix it."""
 
-    priority = -1  # type: ignore[assignment]
+    priority = -1
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # keyring leaves it unannotated
 
     def get_password(self, service: str, username: str) -> str | None:
         raise InitError(INSTALL_HINT)

@@ -218,7 +218,7 @@ def _body(assessment: Assessment, now: float) -> Table:
             http.append(f"HTTP {reading.http_status}")
         if reading.latency_ms is not None:
             http.append(f"{' · ' if http else ''}{reading.latency_ms:.0f} ms")
-        step = reading.step.title if reading.step is not None else "Last request"
+        step = reading.step.phrase if reading.step is not None else "Last request"
         grid.add_row(step[0].upper() + step[1:], http)
     if reading.error_kind is not None:
         grid.add_row("Error kind", Text(reading.error_kind.value))
