@@ -16,13 +16,13 @@ import ssl
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 
 from fixtures_prometheus import StubPrometheus, free_port, vector_answer
+from fleet_samples import ACCOUNT, HUB, NODE_A, NODE_B, NOW, Results, Row, gone, item, merge, target
 from pullwatch.cli import main
 from pullwatch.clock import ManualClock
 from pullwatch.fleet import (
@@ -41,100 +41,7 @@ from pullwatch.fleet import (
 from pullwatch.output import ExitCode
 from pullwatch.reading import State
 
-NOW = ManualClock.DEFAULT_START
 PROMETHEUS = "http://prometheus.example:9090"
-ACCOUNT = "186e63fa-1b6a-4c51-9f12-61a26f0a9c01"
-HUB = "registry-1.docker.io"
-
-Results = dict[str, list[dict[str, Any]]]
-
-
-@dataclass(frozen=True)
-class Row:
-    """One identity as `pullwatch serve` on a node exports it."""
-
-    identity: str
-    state: str
-    source: str = ""
-    remaining: int | float | None = None
-    limit: int | None = None
-    window: int | None = 21600
-    probed: float = NOW - 30
-    succeeded: float | None = NOW - 30
-    latency: float | None = 0.042
-    retry_after: float | None = None
-
-
-def item(value: float | str, **labels: str) -> dict[str, Any]:
-    return {"metric": labels, "value": [NOW, str(value)]}
-
-
-def target(
-    node: str,
-    rows: tuple[Row, ...],
-    *,
-    instance: str | None = None,
-    job: str = "pullwatch",
-    registry: str = HUB,
-    round_at: float | None = NOW - 30,
-    up: int | None = 1,
-) -> Results:
-    """Every query's answer for one target (as the live queries see a healthy one)."""
-    base = {"job": job, "instance": instance or f"{node}.example:9723", "node": node}
-    out: Results = {name: [] for name in (*LIVE_QUERIES, "seen", "up")}
-    info = {**base, "registry": registry, "repository": "ratelimitpreview/test:latest"}
-    out["info"].append(item(1, **info, version="0.1.0"))
-    out["seen"].append(item(1, **info, version="0.1.0"))
-    if up is not None:
-        out["up"].append(item(up, job=job, instance=base["instance"]))
-    if round_at is not None:
-        out["round"].append(item(round_at, **base))
-    for row in rows:
-        who = {**base, "registry": registry, "identity": row.identity}
-        out["state"].append(item(1, **who, state=row.state))
-        if row.remaining is not None and row.limit is not None:
-            bucket = {**who, "source": row.source}
-            out["remaining"].append(item(row.remaining, **bucket))
-            out["limit"].append(item(row.limit, **bucket))
-            if row.window is not None:
-                out["window"].append(item(row.window, **bucket))
-        out["probed"].append(item(row.probed, **who))
-        for name, value in (
-            ("succeeded", row.succeeded),
-            ("latency", row.latency),
-            ("retry_after", row.retry_after),
-        ):
-            if value is not None:
-                out[name].append(item(value, **who))
-    return out
-
-
-def merge(*results: Results) -> Results:
-    out: Results = {}
-    for result in results:
-        for name, items in result.items():
-            out.setdefault(name, []).extend(items)
-    return out
-
-
-def gone(results: Results) -> tuple[Results, Results]:
-    """A target without current series: live queries see only `seen` (and `up`); the rest is
-    what `last_over_time` finds."""
-    live = {"seen": results["seen"], "up": results["up"]}
-    stale = {name: results[name] for name in STALE_METRICS}
-    return live, stale
-
-
-NODE_A = (
-    Row("anonymous", "ok", "203.0.113.7", 76, 100),
-    Row("ci-bot", "exhausted", ACCOUNT, 0, 200, retry_after=60.0),
-    Row("release", "unmetered", "9f2c01aa-5e3b-4d7c-a1f0-2b8e6c4d9a10", latency=0.03),
-)
-NODE_B = (
-    Row("anonymous", "low", "198.51.100.9", 12, 100),
-    Row("ci-bot", "exhausted", ACCOUNT, 0, 200),
-    Row("old-bot", "auth_failed", succeeded=None, latency=None),
-)
 
 
 def snapshot(live: Results, stale: Results | None = None, **options: Any) -> FleetSnapshot:

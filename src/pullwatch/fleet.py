@@ -636,7 +636,7 @@ def assemble(
 
     candidates: dict[tuple[str, str, str], tuple[RowKey, _Series, FleetTarget]] = {}
     for series, want_live in ((current, True), (old, False)):
-        for row in series.rows():
+        for row in sorted(series.rows()):  # a set: sorted, so every refresh reads the same
             target = targets.get((row[0], row[1]))
             if target is None or target.live is not want_live:
                 continue
@@ -656,13 +656,14 @@ def assemble(
             label += f"@{registry}"
         readings[ident] = _reading(label, row, series, target, now)
 
-    fresh = [readings[i] for i, (_, _, t) in candidates.items() if t.staleness is None]
+    order = sorted(candidates, key=lambda i: (i[0], i[2], i[1]))  # node, identity, registry
+    fresh = [readings[i] for i in order if candidates[i][2].staleness is None]
     by_bucket: dict[tuple[str, str, str], list[str]] = {}
     for reading in fresh:
         if reading.bucket_key is not None:
             by_bucket.setdefault(reading.bucket_key, []).append(reading.label)
     rows: list[FleetAssessment] = []
-    for ident in sorted(candidates, key=lambda i: (i[0], i[2], i[1])):
+    for ident in order:
         row, series, target = candidates[ident]
         reading = readings[ident]
         meta = {
@@ -870,8 +871,8 @@ def mark_failed(
     staleness = Staleness(
         why="stale: Prometheus down",
         meaning=(
-            f"Prometheus at {previous.prometheus} could not be read ({error.reason}): these "
-            f"are the values of its last answer{ago}, not what the buckets hold now."
+            f"Prometheus at {previous.prometheus} could not be read: {error.reason}. These are "
+            f"the values of its last answer{ago}, not what the buckets hold now."
         ),
         steps=(
             "Check that Prometheus runs and that this host reaches it (`curl "
