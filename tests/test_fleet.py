@@ -301,6 +301,25 @@ def test_the_url_is_shown_without_credentials() -> None:
     )
 
 
+async def test_basic_auth_from_the_url_is_sent_and_never_shown() -> None:
+    seen: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("authorization", ""))
+        return httpx.Response(401, content=b"Unauthorized")
+
+    url = "https://ops:s3cret-pw@ops.example/prom"
+    async with FleetReader(url, transport=httpx.MockTransport(handle)) as reader:
+        assert reader.url == "https://ops.example/prom"
+        with pytest.raises(FleetError) as caught:
+            await reader.read()
+    assert seen and all(value.startswith("Basic ") for value in seen)
+    assert "s3cret-pw" not in str(caught.value)
+    with pytest.raises(FleetError) as caught:
+        api_base("https://ops:s3cret-pw@ops.example:99999")
+    assert "s3cret-pw" not in str(caught.value) and "//***@ops.example" in str(caught.value)
+
+
 @pytest.mark.parametrize("given", ["", "ftp://prometheus:9090", "http://:9090", "http://h:99999"])
 def test_api_base_rejects(given: str) -> None:
     with pytest.raises(FleetError) as caught:

@@ -790,7 +790,7 @@ def test_a_node_that_stops_probing_or_stops_answering_turns_stale(
     try:
         node.serve = ServeProcess.start(serve_command(node, spare_target), node.cli.env())
         node.serve.wait_for_round()
-        fleet.wait_for(f"pullwatch_state{{{mine}}} == 1")
+        fleet.wait_for(f'pullwatch_state{{{mine}, state="ok"}} == 1')  # its first round
 
         def node_c(snapshot: fleetmod.FleetSnapshot) -> fleetmod.FleetAssessment:
             (row,) = [row for row in snapshot.rows if row.node == "node-c"]

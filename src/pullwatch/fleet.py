@@ -35,6 +35,7 @@ import asyncio
 import errno
 import json
 import math
+import re
 import socket
 import ssl
 from collections.abc import Iterable, Mapping, Sequence
@@ -147,6 +148,11 @@ class FleetError(Exception):
 # -- the Prometheus URL ---------------------------------------------------------------------
 
 
+def _shown(url: str) -> str:
+    """A URL as given, for an error message: credentials blanked."""
+    return re.sub(r"//[^/@]*@", "//***@", url)
+
+
 def api_base(url: str) -> str:
     """The base URL the API lives under: `localhost:9090` -> `http://localhost:9090`; a path
     prefix (a reverse proxy's `/prometheus`) is kept, a pasted `/graph` or `/api/v1/...` cut."""
@@ -159,9 +165,9 @@ def api_base(url: str) -> str:
         parts = urlsplit(text)
         parts.port  # noqa: B018 - raises ValueError for a bad port
     except ValueError as exc:
-        raise FleetError(FleetErrorKind.URL, f"{url!r} is not a URL: {exc}") from None
+        raise FleetError(FleetErrorKind.URL, f"{_shown(url)!r} is not a URL: {exc}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise FleetError(FleetErrorKind.URL, f"{url!r} is not an http(s) URL of Prometheus")
+        raise FleetError(FleetErrorKind.URL, f"{_shown(url)!r} is not an http(s) URL of Prometheus")
     path = parts.path.rstrip("/")
     for suffix in ("/api/v1/query", "/api/v1", "/graph", "/targets", "/alerts"):
         if path.endswith(suffix):
