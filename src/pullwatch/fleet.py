@@ -41,7 +41,7 @@ import ssl
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
-from functools import cached_property
+from functools import cached_property, lru_cache, partial
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -376,12 +376,11 @@ class FleetReader:
             stale_answers = await asyncio.gather(*(self.query(exprs[n], now) for n in stale_names))
             stale = dict(zip(stale_names, stale_answers, strict=True))
         self.answered_at = now
-        return assemble(
+        # Off the event loop: a thousand nodes take most of a second, and a dashboard waits.
+        return await asyncio.to_thread(
+            partial(assemble, now=now, prometheus=self.url, stale_after=self.stale_after),
             live,
             stale,
-            now=now,
-            prometheus=self.url,
-            stale_after=self.stale_after,
         )
 
     async def query(self, expr: str, at: float) -> Result:
@@ -486,7 +485,13 @@ def _valid_item(item: Any) -> bool:
 
 def _text(labels: Mapping[str, Any], name: str, limit: int = 100) -> str:
     value = labels.get(name)
-    return one_line(value, limit) if isinstance(value, str) else ""
+    return _clean(value, limit) if isinstance(value, str) else ""
+
+
+@lru_cache(maxsize=8192)
+def _clean(value: str, limit: int) -> str:
+    """A label value made one safe line (cached: a fleet repeats its few values everywhere)."""
+    return one_line(value, limit)
 
 
 def _number(item: Mapping[str, Any]) -> float | None:
@@ -620,12 +625,16 @@ def assemble(
             if value is not None and value > rounds.get(key, -math.inf):
                 rounds[key] = value
 
+    newest_probe: dict[tuple[bool, TargetKey], float] = {}  # (live, target): newest probe
+    for is_live, series in ((True, current), (False, old)):
+        for row, probed in series.numbers.get("probed", {}).items():
+            slot = (is_live, (row[0], row[1]))
+            newest_probe[slot] = max(probed, newest_probe.get(slot, -math.inf))
     targets: dict[TargetKey, FleetTarget] = {}
     for key, labels in sorted(info.items()):
         is_live = key in live_targets
-        series = current if is_live else old
-        probes = [v for k, v in series.numbers.get("probed", {}).items() if (k[0], k[1]) == key]
-        newest = max([*probes, *([rounds[key]] if key in rounds else [])], default=None)
+        times = [t for t in (newest_probe.get((is_live, key)), rounds.get(key)) if t is not None]
+        newest = max(times, default=None)
         node = labels["node"] or key[1]
         targets[key] = FleetTarget(
             job=key[0],
