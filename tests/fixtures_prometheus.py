@@ -438,6 +438,12 @@ def vector_answer(result: list[dict[str, Any]]) -> StubAnswer:
     return 200, "application/json", json.dumps(body).encode()
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (a reader cancelling its other queries) is not an error; the
+        rest is left to the test's assertions, not printed on stderr."""
+
+
 class StubPrometheus:
     """A loopback HTTP server answering `/api/v1/query` (GET or POST) with `answer(expr)`;
     `queries` records (expr, time) in arrival order. Only for what a real Prometheus will not
@@ -474,7 +480,7 @@ class StubPrometheus:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = _QuietServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True

@@ -14,7 +14,7 @@ What a row shows, and when it is stale:
 - A row is **stale** when its numbers cannot be vouched for now: Prometheus cannot scrape the
   node's `pullwatch serve` (`up == 0`), no longer scrapes it at all (no `up`, no series: the
   target was removed or Prometheus restarted without it), or the node has not finished a probe
-  round (`pullwatch_last_round_timestamp_seconds`, else its newest probe) for `stale_after`
+  round (`pullwatch_last_round_timestamp_seconds`, or a later probe) for `stale_after`
   seconds (default 15 minutes: three rounds of the DaemonSet's 300 s, fifteen of serve's 60 s).
   A stale row's state is `unknown`, its reason starts with `stale:` and says why, and its last
   numbers are kept as a stale quota (dimmed, "as of 4m ago"), never as current ones. Rows of a
@@ -38,7 +38,7 @@ import math
 import re
 import socket
 import ssl
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from functools import cached_property, lru_cache, partial
@@ -969,7 +969,3 @@ def read_once(
             return await reader.read()
 
     return asyncio.run(once())
-
-
-def rows_by_key(rows: Iterable[FleetAssessment]) -> dict[str, FleetAssessment]:
-    return {row.key: row for row in rows}

@@ -491,10 +491,11 @@ class FleetApp(App[None]):
         if screen is None:
             return
         now = self.clock.time()
-        screen.table.tick(now)
-        screen.detail.tick(now)
-        self._show_detail()  # in case the selection moved without a message
-        self._refresh_status()
+        with contextlib.suppress(NoMatches):  # quitting: the screen's widgets may be going
+            screen.table.tick(now)
+            screen.detail.tick(now)
+            self._show_detail()  # in case the selection moved without a message
+            self._refresh_status()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._show_detail()
