@@ -4,6 +4,8 @@
 
 The simulated hub adds 40 ms to every answer so latencies look like a real registry's; every
 other number comes from the demo's fixed accounts and a clock frozen at 2026-11-30 12:00 UTC.
+Fleet mode's screenshots feed the fleet dashboard a fixed set of rows (tests/fleet_samples.py:
+what Prometheus would answer for four nodes, one of them down) on the same frozen clock.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from textual.pilot import Pilot
 
@@ -86,10 +89,62 @@ SHOTS = {
 }
 
 
+class FixedFleet:
+    """The fleet dashboard's source, answering with fixed rows, then as if Prometheus stopped."""
+
+    def __init__(self) -> None:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+        from fleet_samples import SAMPLE_PROMETHEUS, sample_fleet
+
+        self.url = SAMPLE_PROMETHEUS
+        self.snapshot = sample_fleet()
+        self.down = False
+
+    async def read(self) -> Any:
+        from pullwatch.fleet import FleetError, FleetErrorKind
+
+        if self.down:
+            refused = "connection refused (is Prometheus running there?)"
+            raise FleetError(FleetErrorKind.CONNECT, refused, self.url)
+        return self.snapshot
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def fleet() -> list[Path]:
+    """screenshots/fleet.svg (a node selected), fleet-compare.svg, fleet-down.svg."""
+    from pullwatch.tui.fleet import FleetApp
+
+    paths = []
+    for name, keys, down in (
+        ("fleet", ("down", "down"), False),
+        ("fleet-compare", ("c",), False),
+        ("fleet-down", ("r",), True),
+    ):
+        source = FixedFleet()
+        clock = ManualClock(ManualClock.DEFAULT_START)
+        app = FleetApp(source, interval=30, clock=clock, watch_terminal=False)
+        async with app.run_test(size=SIZE) as pilot:
+            await app.wait_for_reads(1)
+            source.down = down
+            if down:
+                clock.advance(120)
+            await pilot.press(*keys)
+            await app.wait_for_reads(2 if down else 1)
+            await pilot.pause()
+            path = OUT / f"{name}.svg"
+            path.write_text(app.export_screenshot(title="pullwatch fleet"), encoding="utf-8")
+            paths.append(path)
+    return paths
+
+
 async def main() -> int:
     OUT.mkdir(exist_ok=True)
     for name, steps in SHOTS.items():
         print(await shoot(name, steps))
+    for path in await fleet():
+        print(path)
     return 0
 
 

@@ -16,6 +16,14 @@ test's temporary directory (TSDB there too; scrape and rule evaluation every sec
 Every server is stopped at teardown. `run_prometheus()` is the same as a context manager, for
 fixtures of a wider scope. `prometheus_binary` and `promtool` are the paths of the binaries.
 
+`ServeProcess.start(command, env)` runs a real `pullwatch serve --listen 127.0.0.1:0 ...` and
+reads its URL from the first line it writes to stderr (bounded); `metrics()` scrapes it,
+`wait_for_round()` polls until its first probe round is in, `stop()` sends SIGTERM and returns
+the exit code. The `pullwatch_serve` factory stops every process it started at teardown.
+
+`stub_prometheus` is a stand-in for Prometheus's query API (a loopback server answering what the
+test says), for what a real one will not do on demand: an HTML page, a 404, a hang.
+
 Without the binaries the tests using them are skipped - except when CI=true, where they fail
 (.ci/run installs Debian's `prometheus` package, which has both).
 """
@@ -25,15 +33,20 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
+import re
 import shutil
+import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
@@ -44,6 +57,8 @@ PROMTOOL = "/usr/bin/promtool"
 READY_TIMEOUT = 30.0  # seconds for /-/ready; it takes about 0.1 s here
 WAIT_TIMEOUT = 20.0  # default bound for wait_for
 POLL = 0.05  # seconds between polls
+SERVE_START_TIMEOUT = 30.0  # seconds for `pullwatch serve` to say where it listens
+SERVE_STOP_TIMEOUT = 15.0
 START_ATTEMPTS = 3  # a free port can be taken between choosing it and Prometheus binding it
 
 Result = list[dict[str, Any]]
@@ -306,3 +321,189 @@ def prometheus(prometheus_binary: str, tmp_path: Path) -> Iterator[Callable[...,
     finally:
         for server in servers:
             server.stop()
+
+
+# -- pullwatch serve as a process ---------------------------------------------------------------
+
+
+class ServeProcess:
+    """A running `pullwatch serve`; stderr is collected line by line in `lines`."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.process = process
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.url = ""
+
+    @classmethod
+    def start(
+        cls, command: Sequence[str], env: dict[str, str], timeout: float = SERVE_START_TIMEOUT
+    ) -> ServeProcess:
+        """Start `command` (a `pullwatch ... serve --listen 127.0.0.1:0`); wait for its URL."""
+        process = subprocess.Popen(
+            list(command), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, text=True, env=env,
+        )  # fmt: skip
+        serve = cls(process)
+        try:
+            first = serve._next_line(timeout)
+            match = re.search(r"serving (http://127\.0\.0\.1:\d+/metrics)", first or "")
+            if match is None:
+                raise PrometheusError(f"pullwatch serve did not start: {first or serve.stderr}")
+            serve.url = match.group(1)
+        except BaseException:
+            serve.stop()
+            raise
+        return serve
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.append(line.rstrip("\n"))
+            self._queue.put(line)
+        self._queue.put(None)
+
+    def _next_line(self, timeout: float) -> str | None:
+        try:
+            return self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    @property
+    def stderr(self) -> str:
+        return "\n".join(self.lines)
+
+    @property
+    def address(self) -> str:
+        """HOST:PORT, Prometheus's `instance` for this target."""
+        return self.url.split("://", 1)[1].split("/", 1)[0]
+
+    def metrics(self, accept: str | None = None) -> str:
+        request = urllib.request.Request(self.url, headers={"Accept": accept} if accept else {})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return str(answer.read().decode())
+
+    def wait_for_round(self, timeout: float = WAIT_TIMEOUT) -> str:
+        """Poll /metrics until the first probe round is in; return that exposition."""
+        deadline = time.monotonic() + timeout
+        while True:
+            body = self.metrics()
+            if re.search(r"^pullwatch_rounds_total\{[^}]*\} [1-9]", body, re.MULTILINE):
+                return body
+            if self.process.poll() is not None or time.monotonic() >= deadline:
+                raise AssertionError(f"no probe round from {self.url}: {self.stderr[-2000:]}")
+            time.sleep(POLL)
+
+    def stop(self, signum: int = signal.SIGTERM, timeout: float = SERVE_STOP_TIMEOUT) -> int:
+        """Stop it (SIGTERM: a clean exit 0) and return the exit code; kills if it hangs."""
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout)
+        self._reader.join(timeout)
+        return self.process.returncode
+
+
+@pytest.fixture
+def pullwatch_serve() -> Iterator[Callable[..., ServeProcess]]:
+    """Factory: `pullwatch_serve(command, env)` -> a running `ServeProcess`, stopped at teardown."""
+    started: list[ServeProcess] = []
+
+    def start(command: Sequence[str], env: dict[str, str]) -> ServeProcess:
+        serve = ServeProcess.start(command, env)
+        started.append(serve)
+        return serve
+
+    try:
+        yield start
+    finally:
+        for serve in started:
+            serve.stop()
+
+
+# -- a stand-in Prometheus API, for the fleet reader's failure paths -----------------------------
+
+
+StubAnswer = tuple[int, str, bytes]  # status, content type, body
+
+
+def vector_answer(result: list[dict[str, Any]]) -> StubAnswer:
+    """A successful instant-query answer with this vector."""
+    body = {"status": "success", "data": {"resultType": "vector", "result": result}}
+    return 200, "application/json", json.dumps(body).encode()
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (a reader cancelling its other queries) is not an error; the
+        rest is left to the test's assertions, not printed on stderr."""
+
+
+class StubPrometheus:
+    """A loopback HTTP server answering `/api/v1/query` (GET or POST) with `answer(expr)`;
+    `queries` records (expr, time) in arrival order. Only for what a real Prometheus will not
+    do on demand: an HTML page, a 404, a hang, a malformed body."""
+
+    def __init__(self, answer: Callable[[str], StubAnswer] | None = None) -> None:
+        self.answer: Callable[[str], StubAnswer] = answer or (lambda expr: vector_answer([]))
+        self.queries: list[tuple[str, str]] = []
+        self.hang = threading.Event()  # set: requests get no answer until stop()
+        self._stopping = threading.Event()
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _serve(self, params: dict[str, list[str]]) -> None:
+                if stub.hang.is_set():
+                    stub._stopping.wait(30)
+                    return
+                expr = params.get("query", [""])[0]
+                stub.queries.append((expr, params.get("time", [""])[0]))
+                status, kind, body = stub.answer(expr)
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                self._serve(urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query))
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                self._serve(urllib.parse.parse_qs(self.rfile.read(length).decode()))
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._httpd = _QuietServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._httpd.shutdown()
+        self._thread.join(timeout=5)
+        self._httpd.server_close()
+
+
+@pytest.fixture
+def stub_prometheus() -> Iterator[StubPrometheus]:
+    """A stand-in Prometheus API on loopback: empty answers until the test sets `answer`."""
+    stub = StubPrometheus()
+    try:
+        yield stub
+    finally:
+        stub.stop()

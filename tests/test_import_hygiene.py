@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from fixtures_prometheus import StubPrometheus
 from pullwatch.paths import Paths
 from pullwatch.simhub import SimHubServer
 
@@ -35,6 +36,25 @@ def test_headless_commands_never_import_textual(simhub: SimHubServer, paths: Pat
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
         assert "TEXTUAL: []" in done.stderr, (args, done.stderr)
+
+
+def test_fleet_json_never_imports_textual(stub_prometheus: StubPrometheus) -> None:
+    probe = (
+        "import sys\n"
+        "from pullwatch.cli import main\n"
+        "code = main(sys.argv[1:])\n"
+        "loaded = sorted(m for m in sys.modules if m == 'textual' or m.startswith('textual.'))\n"
+        "print('TEXTUAL:', loaded, file=sys.stderr)\n"
+        "raise SystemExit(code)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "fleet", stub_prometheus.url, "--json"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 3, done.stderr  # no pullwatch metrics there: unknown
+    assert '"rows": []' in done.stdout
+    assert "TEXTUAL: []" in done.stderr, done.stderr
+    assert stub_prometheus.queries  # it did read the API
 
 
 def test_no_module_outside_tui_imports_textual() -> None:

@@ -48,14 +48,16 @@ class Column:
     priority: int  # lower survives longer when space runs out
 
 
-def plan_columns(available: int, label_width: int, *, extra: Sequence[Column] = ()) -> list[Column]:
+def plan_columns(
+    available: int, label_width: int, *, extra: Sequence[Column] = (), max_label: int = 16
+) -> list[Column]:
     """The columns that fit in `available` cells, in display order.
 
     The least important columns drop out first; the gauge keeps at least a short bar while it
     can, and spare width goes to the state's reason, then to a longer bar.
     `extra` adds feature columns (e.g. recovery estimates) into the plan by priority.
     """
-    label_width = max(8, min(label_width, 16))
+    label_width = max(8, min(label_width, max_label))
     base = [
         Column("label", "Identity", label_width, 0),
         Column("bucket", "Bucket", 16, 3),
@@ -221,6 +223,7 @@ class IdentityTable(ScrollView, can_focus=True):
         self._cursor = 0
         self._highlighted: str | None = None  # the identity last announced as highlighted
         self.now: float = 0.0
+        self.max_label_width = 16  # fleet mode's `node/identity` labels need more
         self.rebuilds = 0  # how often rows and columns were recreated (never on a tick)
 
     # -- structure (rare: mount, resize across a breakpoint, identities added or removed) ------
@@ -237,7 +240,9 @@ class IdentityTable(ScrollView, can_focus=True):
     def set_layout(self, available: int) -> bool:
         """Re-plan the columns for a width; rebuilds only when the plan changes."""
         label_width = max((len(label) + 2 for label in self._order), default=8)
-        plan = plan_columns(available, label_width, extra=self._extra_columns)
+        plan = plan_columns(
+            available, label_width, extra=self._extra_columns, max_label=self.max_label_width
+        )
         if plan == self._columns_plan:
             return False
         self._columns_plan = plan
