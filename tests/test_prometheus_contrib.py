@@ -55,12 +55,8 @@ README = ROOT / "README.md"
 
 # -- the metric contract ------------------------------------------------------------------------
 
-# Used by the rules and the dashboard before the exporter emits them: tolerated until it does.
-FORECAST_PENDING = frozenset(
-    {
-        "pullwatch_forecast_exhaustion_timestamp_seconds",  # forecast: added by issue 16
-        "pullwatch_forecast_pulls_per_hour",  # forecast: added by issue 16
-    }
+FORECAST = frozenset(
+    {"pullwatch_forecast_exhaustion_timestamp_seconds", "pullwatch_forecast_pulls_per_hour"}
 )
 STATES = ("ok", "low", "exhausted", "unmetered", "auth_failed", "throttled", "error", "unknown")
 PROMETHEUS_METRICS = frozenset({"up"})  # what Prometheus itself adds, usable by the rules
@@ -398,7 +394,7 @@ EXPECTED_ALERTS = {
     ("PullwatchAuthFailed", "node-b", "old-bot"),
 }
 # Metrics these readings leave without a sample (no answer sent Retry-After; no forecast yet).
-NO_DATA_HERE = FORECAST_PENDING | {"pullwatch_retry_after_seconds"}
+NO_DATA_HERE = FORECAST | {"pullwatch_retry_after_seconds"}
 SERVE_INTERVAL = "3600"  # one round per serve: its readings stay put while the tests read them
 
 
@@ -503,9 +499,8 @@ def exported(nodes: list[FleetNode]) -> frozenset[str]:
 
 @pytest.fixture(scope="module")
 def known_metrics(exported: frozenset[str]) -> frozenset[str]:
-    """What the rules and the dashboard may use: the exporter's names, and the forecast ones
-    issue 16 adds (tolerated until then)."""
-    return exported | FORECAST_PENDING
+    """What the rules and the dashboard may use: the names the exporter declares."""
+    return exported
 
 
 @pytest.fixture(scope="module")
@@ -596,7 +591,7 @@ def documented_metrics() -> set[str]:
 def test_the_readme_documents_every_metric_the_exporter_emits(exported: frozenset[str]) -> None:
     documented = documented_metrics()
     assert exported - documented == set(), "emitted but not in the README's table"
-    assert documented - exported <= FORECAST_PENDING, "documented but never emitted"
+    assert documented - exported == set(), "documented but never emitted"
 
 
 def test_rules_and_dashboard_need_nothing_but_the_forecast_beyond_the_exporter(
@@ -605,8 +600,7 @@ def test_rules_and_dashboard_need_nothing_but_the_forecast_beyond_the_exporter(
     used = {n for rule in alerting_rules() for n in promql_metric_names(rule["expr"])}
     for expr in dashboard_expressions(load_dashboard()):
         used |= promql_metric_names(expr)
-    # forecast: added by issue 16 - once the exporter emits them, this set is empty.
-    assert used - exported - PROMETHEUS_METRICS <= FORECAST_PENDING
+    assert used - exported - PROMETHEUS_METRICS == set()
 
 
 # -- what Prometheus holds ------------------------------------------------------------------------
