@@ -4,8 +4,8 @@ Two `pullwatch serve` processes (`--instance-label node-a|node-b`, each with its
 data directories, identities and simulated Docker Hub with its own egress address) are scraped
 every second by a real Prometheus with the alerting rules loaded. The tests check that the
 series arrive with the labels and the values each serve read from its hub, that the rules and
-the Grafana dashboard use only metric names the exporter really emits (`known_metrics`: scraped
-from the two processes, plus the forecast metrics issue 16 adds), that the rules raise the
+the Grafana dashboard use only metric names the exporter really emits (`known_metrics`: declared
+by the two processes, the forecast's included), that the rules raise the
 alerts these readings call for, and that `pullwatch fleet` reads both nodes back - as JSON and in
 the dashboard - and shows a stopped node and a stopped Prometheus as stale.
 """
