@@ -166,3 +166,22 @@ def test_q_quits_promptly_while_every_probe_hangs(pty_tmp: Path) -> None:
     assert b"Traceback" not in app.output
     assert b"pullwatch-exited 0" in app.output or b"pullwatch-exited None" in app.output
     assert list(pty_tmp.iterdir()) == []
+
+
+def test_a_write_to_a_lost_terminal_is_dropped_not_raised() -> None:
+    """The stream Textual writes through: after the first failed write (EIO: the pty's other
+    end is gone) nothing raises, so Textual's writer thread lives on and its queue drains - a
+    dead writer with a full queue made shutdown block forever (1 run in 3 under this test)."""
+    from pullwatch.tui.terminal import HangupSafeStream
+
+    master, slave = os.openpty()
+    stream = os.fdopen(slave, "w", buffering=1)
+    safe = HangupSafeStream(stream)
+    safe.write("frame 1\n")
+    assert not safe.lost and os.read(master, 100) == b"frame 1\r\n"
+    os.close(master)  # the SSH connection drops
+    for n in range(100):  # far more than Textual's queue of 30
+        assert safe.write(f"frame {n}\n") == len(f"frame {n}\n")
+        safe.flush()
+    assert safe.lost and safe.isatty() in (True, False)
+    stream.close()

@@ -36,9 +36,11 @@ def run_dashboard(runtime: Any, **options: Any) -> int:
             "the dashboard needs a terminal; for scripts use `pullwatch check` (--json)", EXIT_USAGE
         )
     from pullwatch.tui.app import make_app
+    from pullwatch.tui.terminal import hangup_safe_output
 
     app = make_app(runtime, **options)
-    app.run()
+    with hangup_safe_output():  # an SSH drop must not leave the app stuck writing
+        app.run()
     return app.return_code or 0
 
 

@@ -131,8 +131,10 @@ def cmd_fleet(args: argparse.Namespace) -> int:
             EXIT_USAGE,
         )
     from pullwatch.tui.fleet import FleetApp
+    from pullwatch.tui.terminal import hangup_safe_output
 
     reader = fleet.FleetReader(args.prometheus, timeout=args.timeout, stale_after=args.stale_after)
     app = FleetApp(reader, interval=args.interval)
-    app.run()
+    with hangup_safe_output():  # an SSH drop must not leave the app stuck writing
+        app.run()
     return app.return_code or 0
