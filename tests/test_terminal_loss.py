@@ -10,6 +10,7 @@ Time bounds here are generous correctness bounds (an exit, not a benchmark): 10 
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import select
@@ -184,4 +185,5 @@ def test_a_write_to_a_lost_terminal_is_dropped_not_raised() -> None:
         assert safe.write(f"frame {n}\n") == len(f"frame {n}\n")
         safe.flush()
     assert safe.lost and safe.isatty() in (True, False)
-    stream.close()
+    with contextlib.suppress(OSError):  # its own buffer still holds a frame it cannot write
+        stream.close()
