@@ -17,9 +17,17 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from pullwatch.identities.model import ConfigError, Identity, IdentityError, check_change
+from pullwatch.identities.model import (
+    ConfigError,
+    Identity,
+    IdentityError,
+    check_change,
+    check_username,
+    looks_like_token,
+)
 from pullwatch.identities.secrets import KeyringHealth, SecretStoreError
 from pullwatch.identities.store import IdentityStore
+from pullwatch.tui.screens.keys import FIELD_NAVIGATION
 
 FIELDS = ("label", "username", "secret", "warn")
 
@@ -27,7 +35,11 @@ FIELDS = ("label", "username", "secret", "warn")
 class IdentityForm(ModalScreen[str | None]):
     """Dismisses with the saved identity's label, or None when cancelled."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "save", "Save")]
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save"),
+        Binding("escape", "cancel", "Cancel"),
+        *FIELD_NAVIGATION,
+    ]
     DEFAULT_CSS = """
     IdentityForm { align: center middle; }
     IdentityForm > VerticalScroll {
@@ -52,6 +64,7 @@ class IdentityForm(ModalScreen[str | None]):
         self._store = store
         self._existing = existing
         self._saving = False
+        self._token_shown = False  # the Docker ID field holds something token-shaped
 
     def compose(self) -> ComposeResult:
         editing = self._existing
@@ -178,6 +191,19 @@ class IdentityForm(ModalScreen[str | None]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.action_save()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        """A token typed or pasted into the Docker ID field is hidden at once, and said so."""
+        if event.input.id != "username":
+            return
+        token = looks_like_token(event.value)
+        if event.input.password != token:
+            event.input.password = token
+        if token:
+            self._set_error("username", check_username(event.value))
+        elif self._token_shown:
+            self._set_error("username", None)
+        self._token_shown = token
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -38,12 +38,13 @@ from pullwatch.identities.docker_config import (
 from pullwatch.identities.secrets import SecretStoreError
 from pullwatch.identities.store import ConfigError, IdentityError, IdentityStore
 from pullwatch.redact import one_line
+from pullwatch.tui.screens.keys import FIELD_NAVIGATION
 
 
 class ImportDockerScreen(ModalScreen[str | None]):
     """Dismisses with the imported identity's label, or None."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), *FIELD_NAVIGATION]
     DEFAULT_CSS = """
     ImportDockerScreen { align: center middle; }
     ImportDockerScreen > VerticalScroll {

@@ -19,12 +19,13 @@ from textual.widgets import Button, Input, Label, Static
 
 from pullwatch.identities.cryptfile import Unlocker
 from pullwatch.identities.secrets import KeyringHealth
+from pullwatch.tui.screens.keys import FIELD_NAVIGATION
 
 
 class PassphraseScreen(ModalScreen[bool]):
     """Dismisses with True once unlocked, False when skipped."""
 
-    BINDINGS = [Binding("escape", "skip", "Skip")]
+    BINDINGS = [Binding("escape", "skip", "Skip"), *FIELD_NAVIGATION]
     DEFAULT_CSS = """
     PassphraseScreen { align: center middle; }
     PassphraseScreen > Vertical {
