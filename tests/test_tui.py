@@ -205,7 +205,12 @@ async def test_delete_asks_first_then_removes_identity_and_secret(demo: Demo) ->
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("escape")  # cancel: nothing happens
         assert "ci-bot" in app.dashboard.table.labels
-        await pilot.press("d", "y")
+        await pilot.press("d")
+        for _ in range(500):  # a key sent before the dialog is up would go to the dashboard
+            if isinstance(app.screen, ConfirmScreen):
+                break
+            await asyncio.sleep(0.01)
+        await pilot.press("y")
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert "ci-bot" not in app.dashboard.table.labels

@@ -17,6 +17,7 @@ from pullwatch.assess import Assessment
 from pullwatch.history import History, HistoryError
 from pullwatch.report import HistorySummary, build_report, history_summaries
 from pullwatch.runtime import Runtime
+from pullwatch.tui.screens.dashboard import key_of, with_key
 from pullwatch.tui.screens.explain import ExplainScreen
 from pullwatch.tui.screens.import_docker import ImportDockerScreen
 from pullwatch.tui.screens.plan import PlanScreen
@@ -105,18 +106,22 @@ class TriageActions:
 
     def commands(self) -> Iterable[SystemCommand]:
         yield SystemCommand(
-            "Triage report", "a redacted snapshot of every identity, for a ticket", self.report
+            "Triage report",
+            with_key(key_of("app.report"), "a redacted snapshot of every identity, for a ticket"),
+            self.report,
         )
         yield SystemCommand(
             "Scan-budget planner",
-            "will a scanner's schedule fit the selected identity's limit?",
+            with_key(key_of("app.plan"), "will a scanner fit the selected identity's limit?"),
             self.plan,
         )
         yield SystemCommand(
-            "Explain an error line", "which limit a pasted 429 or login error is", self.explain
+            "Explain an error line",
+            with_key(key_of("app.explain"), "which limit a pasted 429 or login error is"),
+            self.explain,
         )
         yield SystemCommand(
             "Import Docker logins",
-            "the Docker Hub login from ~/.docker/config.json, into the keyring",
+            with_key(key_of("app.import_docker"), "Docker's Docker Hub login, into the keyring"),
             self.import_docker,
         )

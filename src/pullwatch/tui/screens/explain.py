@@ -61,7 +61,7 @@ class ExplainScreen(Screen[None]):
         yield TextArea(self._initial, id="paste", soft_wrap=True, show_line_numbers=False)
         with VerticalScroll():
             yield Static(Text(HINT, style="dim"), id="explain-result")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#paste", TextArea).focus()

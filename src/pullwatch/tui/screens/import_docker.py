@@ -21,7 +21,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Footer, Input, Label, Static
 
 from pullwatch.identities.docker_config import (
     DEFAULT_HELPER_TIMEOUT,
@@ -88,6 +88,7 @@ class ImportDockerScreen(ModalScreen[str | None]):
             with Horizontal(id="import-buttons"):
                 yield Button("Cancel", id="cancel", compact=True)
                 yield Button("Look up", variant="primary", id="run", compact=True, disabled=True)
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self._read_config()

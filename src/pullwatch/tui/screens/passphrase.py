@@ -15,7 +15,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Footer, Input, Label, Static
 
 from pullwatch.identities.cryptfile import Unlocker
 from pullwatch.identities.secrets import KeyringHealth
@@ -70,6 +70,7 @@ class PassphraseScreen(ModalScreen[bool]):
             with Horizontal(id="passphrase-buttons"):
                 yield Button("Skip", id="skip", compact=True)
                 yield Button("Unlock", variant="primary", id="unlock", compact=True)
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#passphrase", Input).focus()

@@ -90,7 +90,7 @@ class PlanScreen(Screen[None]):
                     yield Label(label)
                     yield Input(value=default, placeholder=placeholder, id=key, compact=True)
             yield Static(id="plan-result")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#repositories", Input).focus()

@@ -66,7 +66,7 @@ class ReportScreen(Screen[None]):
         )
         with VerticalScroll():
             yield Static(Text(render_text(self.report)), id="report-body")
-        yield Footer()
+        yield Footer(compact=True)
 
     def action_copy(self) -> None:
         self.app.copy_to_clipboard(self.markdown)
