@@ -8,6 +8,7 @@ every number, countdown and URL on screen is the same on every run. Regenerate w
 from __future__ import annotations
 
 import asyncio
+import random
 from pathlib import Path
 
 import pytest
@@ -214,4 +215,41 @@ def rounds_with_pulls(demo: Demo):  # type: ignore[no-untyped-def]
 def test_dashboard_with_history(snap_compare, snapshot_demo: Demo, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
     assert snap_compare(
         with_history(snapshot_demo), terminal_size=size, run_before=rounds_with_pulls(snapshot_demo)
+    )
+
+
+def failed_after_a_good_reading(demo: Demo, *, select: int):  # type: ignore[no-untyped-def]
+    """anonymous read 76/100, then 3 minutes later its probe failed (a 503): the table and the
+    detail pane keep the last good numbers, dimmed and aged. release is throttled (an abuse
+    429), so every bad state is on screen."""
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        app = pilot.app
+        assert isinstance(app, PullwatchApp)
+        app.monitor.rng = random.Random(0)  # the backoff's jitter: the same on every run
+        await first_round(pilot)
+        demo.runtime.clock.advance(180)  # type: ignore[attr-defined]
+        for label, switch, value in (
+            ("release", "hap429", {"any"}),
+            ("anonymous", "status", {"head": 503}),
+        ):
+            setattr(demo.model.faults, switch, value)
+            app.refresh_identity(label)
+            await app.workers.wait_for_complete()
+            demo.model.faults.clear()
+        await pilot.press(*["down"] * select)
+        app._tick()
+        await pilot.pause()
+
+    return run_before
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_dashboard_stale_after_a_failed_probe(  # type: ignore[no-untyped-def]
+    snap_compare, snapshot_demo: Demo, size: tuple[int, int]
+) -> None:
+    assert snap_compare(
+        app_for(snapshot_demo),
+        terminal_size=size,
+        run_before=failed_after_a_good_reading(snapshot_demo, select=0),
     )

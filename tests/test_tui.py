@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 
 import pytest
@@ -20,6 +21,7 @@ from pullwatch.tui.screens.confirm import ConfirmScreen
 from pullwatch.tui.screens.help import HelpScreen
 from pullwatch.tui.screens.identity_form import IdentityForm
 from pullwatch.tui.widgets.identity_table import Column, plan_columns
+from screenkit import cell_contrast, find, line_text, screen_cells
 
 SIZE = (120, 32)
 
@@ -319,3 +321,35 @@ async def test_no_color_is_respected(demo: Demo, monkeypatch: pytest.MonkeyPatch
         svg = app.export_screenshot()
     # the state colours (green ok, red exhausted) are gone from the rendered screen
     assert "#98e024" not in svg.lower() and "#f4005f" not in svg.lower()
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+async def test_a_failed_probe_keeps_the_last_numbers_aged(
+    demo: Demo, size: tuple[int, int]
+) -> None:
+    """After a good reading, a failed probe keeps the numbers, dimmed, with their age - whole,
+    in the table's narrowest Remaining column and in the detail pane."""
+    app = app_for(demo)
+    async with app.run_test(size=size) as pilot:
+        await app.wait_for_round()
+        await app.workers.wait_for_complete()
+        demo.runtime.clock.advance(180)  # type: ignore[attr-defined]
+        demo.model.faults.status = {"head": 503}
+        app.refresh_identity("anonymous")
+        await app.workers.wait_for_complete()
+        demo.model.faults.clear()
+        await pilot.press("down")  # the cursor off anonymous's row, onto ci-bot
+        app._tick()
+        await pilot.pause()
+        rows = screen_cells(app)
+        row, *_ = [r for r in rows if line_text(r).startswith(" anonymous ")]  # table, then pane
+        line = line_text(row)
+        assert re.search(r" 76/100 3m {2,}\S", line), line  # whole: not cut to "3m ag"
+        assert "error" in line
+        numbers = row[line.index("76/100")]
+        bucket = row[line.index("203.0.113.7")]
+        # dimmed, not shown as if fresh - and still readable
+        assert 3 <= cell_contrast(numbers) < cell_contrast(bucket)
+        await pilot.press("up")
+        await pilot.pause()
+        assert find(screen_cells(app), "76 of 100 per 1 h as of 3m ago")  # the detail pane
