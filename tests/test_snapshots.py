@@ -253,3 +253,16 @@ def test_dashboard_stale_after_a_failed_probe(  # type: ignore[no-untyped-def]
         terminal_size=size,
         run_before=failed_after_a_good_reading(snapshot_demo, select=0),
     )
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_dashboard_without_colour(  # type: ignore[no-untyped-def]
+    snap_compare, snapshot_demo: Demo, size: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """NO_COLOR: bad states bold or reversed, text never grey on grey (scanner selected)."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert snap_compare(
+        app_for(snapshot_demo),
+        terminal_size=size,
+        run_before=failed_after_a_good_reading(snapshot_demo, select=5),
+    )

@@ -36,6 +36,7 @@ from pullwatch.identities.secrets import KeyringHealth
 from pullwatch.reading import Reading, State
 from pullwatch.recent import RecentHistory
 from pullwatch.runtime import Runtime
+from pullwatch.tui.no_color import keep_contrast
 from pullwatch.tui.screens.checks import CheckScreen, render_head_check, render_token_check
 from pullwatch.tui.screens.confirm import ConfirmScreen
 from pullwatch.tui.screens.dashboard import DashboardScreen, key_of, with_key
@@ -129,6 +130,7 @@ class PullwatchApp(App[None]):
         watch_terminal: bool = True,
     ) -> None:
         super().__init__()
+        keep_contrast(self)  # NO_COLOR: bad states bold or reversed, text never grey on grey
         self._runtime = runtime
         self.clock = runtime.clock
         self.demo = demo

@@ -48,12 +48,12 @@ class IdentityForm(ModalScreen[str | None]):
         scrollbar-gutter: stable;
     }
     IdentityForm #form-title { text-style: bold; margin-bottom: 1; }
-    IdentityForm #keyring-note { color: $warning; margin-bottom: 1; display: none; }
+    IdentityForm #keyring-note { color: $text-warning; margin-bottom: 1; display: none; }
     IdentityForm #keyring-note.shown { display: block; }
     IdentityForm Label { margin-top: 1; text-style: bold; }
     IdentityForm Input { margin: 0 0; background: $boost; }
     IdentityForm .hint { color: $text-muted; width: 1fr; }
-    IdentityForm .error { color: $error; height: auto; width: 1fr; }
+    IdentityForm .error { color: $text-error; text-style: bold; height: auto; width: 1fr; }
     IdentityForm #form-error { margin-top: 1; }
     IdentityForm #form-buttons { height: auto; margin-top: 1; align-horizontal: right; }
     IdentityForm Button { margin-left: 2; }

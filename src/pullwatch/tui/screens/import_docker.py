@@ -56,7 +56,9 @@ class ImportDockerScreen(ModalScreen[str | None]):
     ImportDockerScreen #import-label-row.shown { display: block; }
     ImportDockerScreen Label { text-style: bold; }
     ImportDockerScreen Input { background: $boost; }
-    ImportDockerScreen #import-error { color: $error; margin-top: 1; height: auto; }
+    ImportDockerScreen #import-error {
+        color: $text-error; text-style: bold; margin-top: 1; height: auto;
+    }
     ImportDockerScreen #import-buttons { height: auto; margin-top: 1; align-horizontal: right; }
     ImportDockerScreen Button { margin-left: 2; }
     """

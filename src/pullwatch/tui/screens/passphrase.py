@@ -36,7 +36,9 @@ class PassphraseScreen(ModalScreen[bool]):
     PassphraseScreen .hint { color: $text-muted; }
     PassphraseScreen Label { margin-top: 1; text-style: bold; }
     PassphraseScreen Input { background: $boost; }
-    PassphraseScreen #passphrase-error { color: $error; height: auto; margin-top: 1; }
+    PassphraseScreen #passphrase-error {
+        color: $text-error; text-style: bold; height: auto; margin-top: 1;
+    }
     PassphraseScreen #passphrase-buttons { height: auto; margin-top: 1; align-horizontal: right; }
     PassphraseScreen Button { margin-left: 2; }
     """
