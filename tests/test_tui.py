@@ -353,3 +353,31 @@ async def test_a_failed_probe_keeps_the_last_numbers_aged(
         await pilot.press("up")
         await pilot.pause()
         assert find(screen_cells(app), "76 of 100 per 1 h as of 3m ago")  # the detail pane
+
+
+async def test_a_failure_every_identity_shares_is_said_once(demo: Demo) -> None:
+    """Every identity's HEAD answers 404 (a missing probe manifest: the registry's problem, not
+    an identity's): the header says it once with the way out; the rows keep their states."""
+    demo.runtime.store.remove("old-bot")  # a refused login is not retried: not in the round
+    demo.runtime.reload()
+    app = app_for(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_round()
+        assert app.dashboard.status.registry_problem is None
+        demo.model.faults.status = {"head": 404}
+        await pilot.press("r")
+        await app.wait_for_round()
+        await pilot.pause()
+        status = app.dashboard.status.render_text().plain
+        assert status.count("every identity:") == 1
+        assert "--repository" in status  # the step, once
+        for label in app.dashboard.table.labels:
+            reading = app.monitor.latest(label)
+            assert reading is not None and reading.state is State.ERROR, label
+        shown = " ".join(line_text(row) for row in screen_cells(app))
+        assert shown.count("every identity:") == 1
+        demo.model.faults.clear()
+        await pilot.press("r")
+        await app.wait_for_round()
+        await pilot.pause()
+        assert "every identity" not in app.dashboard.status.render_text().plain

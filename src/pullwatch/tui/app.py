@@ -33,6 +33,7 @@ from pullwatch.history import BackgroundWriter, History, HistoryError
 from pullwatch.hub.client import ProbeResult
 from pullwatch.identities.model import Identity
 from pullwatch.identities.secrets import KeyringHealth
+from pullwatch.output import registry_wide_failure
 from pullwatch.reading import Reading, State
 from pullwatch.recent import RecentHistory
 from pullwatch.runtime import Runtime
@@ -149,6 +150,7 @@ class PullwatchApp(App[None]):
         self._round_timer: Timer | None = None
         self._next_round_at: float | None = None
         self.keyring_health: KeyringHealth | None = None
+        self._registry_problem: str | None = None
         self._quitting = False
         self.compare = False
         self._recent = RecentHistory()
@@ -386,6 +388,7 @@ class PullwatchApp(App[None]):
 
     def _round_done(self) -> None:
         self._round_active = False
+        self._registry_problem = self._shared_failure()
         if self.compare and self._has_dashboard:
             self._show_identities()  # re-rank once a round, not on every reading
         self.rounds_completed += 1
@@ -446,6 +449,8 @@ class PullwatchApp(App[None]):
         self._refresh_status()
 
     def _show(self, reading: Reading) -> None:
+        if reading.state is not State.ERROR:
+            self._registry_problem = None  # one identity got through: not registry-wide
         table = self.dashboard.table
         row = self._assess_row(reading)
         table.show(row)
@@ -494,7 +499,18 @@ class PullwatchApp(App[None]):
         )
         status.keyring_problem = self.keyring_problem()
         status.history_problem = self._history_problem()
+        status.registry_problem = self._registry_problem
         status.redraw()
+
+    def _shared_failure(self) -> str | None:
+        """When every identity failed for one registry-wide reason (registry down, DNS, TLS, a
+        missing probe manifest): that reason, said once in the header. The rows keep their own
+        states and the detail pane the steps. Checked once a round."""
+        readings = self.monitor.readings()
+        if not readings or any(r.state is not State.ERROR for r in readings):
+            return None
+        shared = registry_wide_failure([self._assess_row(r) for r in readings])
+        return None if shared is None else (shared.reason or shared.state.label)
 
     def keyring_problem(self) -> str | None:
         health = self.keyring_health
