@@ -381,3 +381,35 @@ async def test_a_failure_every_identity_shares_is_said_once(demo: Demo) -> None:
         await app.wait_for_round()
         await pilot.pause()
         assert "every identity" not in app.dashboard.status.render_text().plain
+
+
+async def test_saving_an_edit_says_so(demo: Demo) -> None:
+    """The demo's form saves an edit (the in-memory keyring keeps the token) and confirms it."""
+    app = app_for(demo)
+    said: list[str] = []
+    notify = app.notify
+
+    def noting(message: str, **options: object) -> None:
+        said.append(message)
+        notify(message, **options)  # type: ignore[arg-type]
+
+    app.notify = noting  # type: ignore[method-assign]
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_round()
+        await pilot.press("down", "e")
+        for _ in range(500):
+            if isinstance(app.screen, IdentityForm) and app.focused is not None:
+                break
+            await asyncio.sleep(0.01)
+        form = app.screen
+        assert isinstance(form, IdentityForm)
+        await pilot.press("tab", "tab", "tab", *"15", "ctrl+s")  # the low warning threshold
+        for _ in range(500):
+            if app.screen is app.dashboard:
+                break
+            await asyncio.sleep(0.01)
+        assert app.screen is app.dashboard
+        assert said == ["Saved ci-bot: probing it now"]
+        await app.workers.wait_for_complete()
+    config = demo.runtime.store.load()
+    assert config.get("ci-bot") is not None and config.get("ci-bot").warn_below == 15  # type: ignore[union-attr]

@@ -14,6 +14,7 @@ import signal
 import sys
 from collections.abc import Callable, Iterable
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -586,6 +587,13 @@ class PullwatchApp(App[None]):
         self, screen: Screen[Any], callback: Callable[[Any], None] | None = None
     ) -> None:
         self.push_screen(screen, callback)
+
+    def report_target(self) -> tuple[Path, bool]:
+        """The data dir's `reports/`; in the demo, whose data dir is removed when it quits,
+        the current directory (used as it is, never tightened)."""
+        if self.demo:
+            return Path.cwd(), False
+        return self.runtime.paths.data_dir / "reports", True
 
     def in_thread(self, work: Callable[[], None], group: str) -> None:
         self.run_worker(work, thread=True, group=group, exit_on_error=False)

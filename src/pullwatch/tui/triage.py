@@ -8,6 +8,7 @@ module never imports the app (no cycle) and never reaches into its private parts
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any, Protocol
 
 from textual.app import SystemCommand
@@ -37,6 +38,10 @@ class TriageHost(Protocol):
     def keyring_problem(self) -> str | None: ...
 
     def open_history(self) -> History: ...
+
+    def report_target(self) -> tuple[Path, bool]:
+        """Where `s` saves a report, and whether that directory is pullwatch's own."""
+        ...
 
     def identities_changed(self, focus: str | None) -> None: ...
 
@@ -102,7 +107,8 @@ class TriageActions:
             keyring=host.keyring_problem(),
             history=history,
         )
-        host.show_screen(ReportScreen(report, save_dir=runtime.paths.data_dir / "reports"))
+        directory, own = host.report_target()
+        host.show_screen(ReportScreen(report, save_dir=directory, own_dir=own))
 
     def commands(self) -> Iterable[SystemCommand]:
         yield SystemCommand(

@@ -105,18 +105,32 @@ class ImportDockerScreen(ModalScreen[str | None]):
             config = str(exc)
         self.app.call_from_thread(self._config_read, config)
 
+    def _nothing_to_do(self) -> None:
+        """Nothing can be imported: no Look up (or Import) button, Cancel becomes Close."""
+        self.query_one("#run", Button).display = False
+        cancel = self.query_one("#cancel", Button)
+        cancel.label = "Close"
+        cancel.focus()
+
     def _config_read(self, config: DockerConfig | str) -> None:
         body = self.query_one("#import-body", Static)
         if isinstance(config, str):
             self.status = "nothing"
             body.update(Text(config, style="red"))
+            self._nothing_to_do()
             return
         self._config = config
         steps = lookup_steps(config) if config.exists else []
         if not steps:
             self.status = "nothing"
             reason = "does not exist" if not config.exists else "has no Docker Hub login"
-            body.update(Text(f"{config.path} {reason}: nothing to import.", style="yellow"))
+            body.update(
+                Text.assemble(
+                    (f"{config.path} {reason}: nothing to import.", "yellow"),
+                    "\nLog in with `docker login` first, or add the identity with `a`.",
+                )
+            )
+            self._nothing_to_do()
             return
         text = Text(f"Docker's config: {config.path}\nDocker Hub's login is looked up in:\n")
         for step in steps:
@@ -188,7 +202,7 @@ class ImportDockerScreen(ModalScreen[str | None]):
         if result.login is None:
             self.status = "not_found"
             body.update(Text.assemble(("No importable Docker Hub login.\n", "bold yellow"), notes))
-            self.query_one("#run", Button).disabled = True
+            self._nothing_to_do()
             return
         self._login = result.login
         self.status = "found"
