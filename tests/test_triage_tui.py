@@ -270,3 +270,17 @@ async def test_palette_lists_the_triage_commands(demo: Demo) -> None:
         for title in ("Triage report", "Scan-budget planner", "Explain an error line",
                       "Import Docker logins"):  # fmt: skip
             assert title in titles
+
+
+async def test_explain_screen_says_first_when_it_does_not_recognise(demo: Demo) -> None:
+    app = app_for(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("x")
+        screen = app.screen
+        assert isinstance(screen, ExplainScreen)
+        screen.query_one("#paste", TextArea).insert("everything is fine, thanks")
+        await pilot.pause()
+        assert screen.explanation is not None and not screen.explanation.recognised
+        shown = str(screen.query_one("#explain-result").render())
+        assert shown.splitlines()[0] == "Which limit: not recognised"
+        assert "Matched" not in shown

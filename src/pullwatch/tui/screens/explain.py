@@ -25,7 +25,7 @@ HINT = (
 def explanation_text(found: Explanation) -> Text:
     text = Text()
     text.append("Which limit: ", style="bold")
-    text.append(found.limit + "\n", style="bold yellow" if found.recognised else "dim")
+    text.append(found.limit + "\n", style="bold yellow" if found.recognised else "bold")
     text.append("Meaning: ", style="bold")
     text.append(found.meaning + "\n")
     if found.excerpt:
