@@ -413,3 +413,36 @@ async def test_saving_an_edit_says_so(demo: Demo) -> None:
         await app.workers.wait_for_complete()
     config = demo.runtime.store.load()
     assert config.get("ci-bot") is not None and config.get("ci-bot").warn_below == 15  # type: ignore[union-attr]
+
+
+async def test_the_form_warns_when_another_identity_has_the_same_login(demo: Demo) -> None:
+    app = app_for(demo)
+    said: list[tuple[str, str]] = []
+    notify = app.notify
+
+    def noting(message: str, **options: object) -> None:
+        said.append((message, str(options.get("severity", "information"))))
+        notify(message, **options)  # type: ignore[arg-type]
+
+    app.notify = noting  # type: ignore[method-assign]
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_round()
+        await pilot.press("a")
+        for _ in range(500):
+            if isinstance(app.screen, IdentityForm) and app.focused is not None:
+                break
+            await asyncio.sleep(0.01)
+        form = app.screen
+        assert isinstance(form, IdentityForm)
+        await pilot.press(*"mirror", "tab", *"cibot")
+        note = str(form.query_one("#username-note").render())
+        assert "ci-bot also logs in as cibot: one account, one bucket" in note
+        await pilot.press("tab", *"dckr_pat_demo-ci-bot", "ctrl+s")  # a warning, not an error
+        for _ in range(500):
+            if app.screen is app.dashboard:
+                break
+            await asyncio.sleep(0.01)
+        assert app.screen is app.dashboard
+        assert ("mirror and ci-bot log in as cibot: one account, one bucket - their pulls are "
+                "counted together", "warning") in said  # fmt: skip
+        await app.workers.wait_for_complete()

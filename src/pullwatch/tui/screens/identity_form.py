@@ -54,6 +54,7 @@ class IdentityForm(ModalScreen[str | None]):
     IdentityForm Input { margin: 0 0; background: $boost; }
     IdentityForm .hint { color: $text-muted; width: 1fr; }
     IdentityForm .error { color: $text-error; text-style: bold; height: auto; width: 1fr; }
+    IdentityForm #username-note { color: $text-warning; height: auto; width: 1fr; }
     IdentityForm #form-error { margin-top: 1; }
     IdentityForm #form-buttons { height: auto; margin-top: 1; align-horizontal: right; }
     IdentityForm Button { margin-left: 2; }
@@ -65,6 +66,7 @@ class IdentityForm(ModalScreen[str | None]):
         self._existing = existing
         self._saving = False
         self._token_shown = False  # the Docker ID field holds something token-shaped
+        self._logins: dict[str, str | None] = {}  # label -> username, of the saved identities
 
     def compose(self) -> ComposeResult:
         editing = self._existing
@@ -92,6 +94,7 @@ class IdentityForm(ModalScreen[str | None]):
                 compact=True,
             )
             yield Static(classes="error", id="username-error")
+            yield Static(id="username-note")
             yield Label("Personal access token")
             yield Static(
                 "Stored in the OS keyring only, never in a file."
@@ -118,6 +121,35 @@ class IdentityForm(ModalScreen[str | None]):
     def on_mount(self) -> None:
         self.query_one("#label", Input).focus()
         self._check_keyring()
+        try:
+            self._logins = {i.label: i.username for i in self._store.load().identities}
+        except ConfigError:
+            self._logins = {}  # said when saving
+        self._note_shared_login(self.query_one("#username", Input).value)
+
+    def _shared_login(self, username: str) -> list[str]:
+        """The other identities that log in as `username`: one account, one bucket."""
+        mine = self._existing.label if self._existing is not None else None
+        folded = username.strip().casefold()
+        return [
+            label
+            for label, other in self._logins.items()
+            if folded and label != mine and other is not None and other.casefold() == folded
+        ]
+
+    def _note_shared_login(self, username: str) -> None:
+        others = self._shared_login(username)
+        note = self.query_one("#username-note", Static)
+        if not others:
+            note.update(Content(""))
+            return
+        names = ", ".join(others)
+        note.update(
+            Content(
+                f"{names} also log{'' if len(others) > 1 else 's'} in as {username.strip()}: "
+                "one account, one bucket - their pulls are counted together."
+            )
+        )
 
     @work(thread=True, exit_on_error=False, group="form-keyring")
     def _check_keyring(self) -> None:
@@ -198,6 +230,7 @@ class IdentityForm(ModalScreen[str | None]):
         if event.input.id != "username":
             return
         token = looks_like_token(event.value)
+        self._note_shared_login("" if token else event.value)
         if event.input.password != token:
             event.input.password = token
         if token:
@@ -251,4 +284,13 @@ class IdentityForm(ModalScreen[str | None]):
         self.query_one("#secret", Input).value = ""
         if warning:
             self.notify(warning, severity="warning", timeout=10)
+        username = self.query_one("#username", Input).value.strip()
+        others = self._shared_login(username)
+        if others:
+            self.notify(
+                f"{label} and {', '.join(others)} log in as {username}: one account, one "
+                "bucket - their pulls are counted together",
+                severity="warning",
+                timeout=10,
+            )
         self.dismiss(label)
