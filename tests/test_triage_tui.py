@@ -146,7 +146,10 @@ async def test_import_docker_login_headless(demo: Demo, docker_login: Path) -> N
         await until(lambda: screen.status == "found", "the helper's answer")
         assert await asyncio.to_thread(docker_login.exists)  # the real helper executable ran
         label = screen.query_one("#import-label", Input)
-        assert label.value == "scanbot"
+        # the demo's scanner identity logs in as scanbot already: a free label is proposed
+        assert label.value == "scanbot-2"
+        said = str(screen.query_one("#import-body").render())
+        assert "Docker ID scanbot is already identity 'scanner'" in said
         label.value = "imported"
         await pilot.press("enter")  # Import
         await until(lambda: app.screen is app.dashboard, "the import")

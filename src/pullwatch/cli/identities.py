@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pullwatch.cli.common import (
+    EXIT_FAILURE,
     EXIT_USAGE,
     CliError,
     Command,
@@ -270,7 +271,9 @@ def cmd_import_docker(args: argparse.Namespace) -> int:
         find_hub_login,
         import_login,
         load_docker_config,
+        plan_import,
     )
+    from pullwatch.identities.model import Identity
 
     path = (
         args.docker_config.expanduser() / "config.json"
@@ -281,7 +284,7 @@ def cmd_import_docker(args: argparse.Namespace) -> int:
         config = load_docker_config(path)
     except DockerConfigError as exc:
         raise CliError(str(exc)) from None
-    runtime = None if args.dry_run else load_runtime(args)  # a broken config fails first
+    runtime = load_runtime(args)  # a broken config fails first
     # The CLI owns the terminal: a helper may prompt (gpg for `pass`) within the timeout.
     result = find_hub_login(config, timeout=args.timeout)
     if result.login is None:
@@ -289,10 +292,23 @@ def cmd_import_docker(args: argparse.Namespace) -> int:
     login = result.login
     for message in result.notes[:-1]:
         note(message)
-    if args.dry_run:
-        out(f"would import Docker ID {login.username} from {login.where} ({path})")
+    if args.dry_run:  # what the real run would do - or refuse, and the label it would take
+        plan = plan_import(runtime.config, login, args.label, update=args.update)
+        found = f"Docker ID {login.username} from {login.where} ({path})"
+        if plan.problem:
+            out(f"would not import {found}: {plan.problem}")
+            if plan.instead:
+                out(f"as a new identity it would be: --label {plan.instead}")
+            return EXIT_FAILURE
+        if plan.replaces:
+            out(f"would replace the login of identity {plan.label!r} with {found}")
+            return 0
+        out(f"would import {found} as identity {plan.label!r}")
+        imported = Identity(plan.label, login.username)
+        others = same_login(runtime.config.identities, imported)
+        if others:
+            note(f"warning: {shared_login_warning(imported, others)}")
         return 0
-    assert runtime is not None
     outcome = import_login(runtime.store, login, args.label, update=args.update)
     verb = "updated" if outcome.replaced else "imported"
     note(

@@ -34,6 +34,7 @@ from pullwatch.identities.docker_config import (
     import_login,
     load_docker_config,
     lookup_steps,
+    plan_import,
 )
 from pullwatch.identities.secrets import SecretStoreError
 from pullwatch.identities.store import ConfigError, IdentityError, IdentityStore
@@ -218,9 +219,25 @@ class ImportDockerScreen(ModalScreen[str | None]):
                 "refuses it when two-factor authentication is on.",
                 style="yellow",
             )
-        body.update(message)
         label = self.query_one("#import-label", Input)
         label.value = result.login.username
+        try:  # a label that is taken: the free one the CLI's --dry-run offers, said why
+            config = self._store.load()
+        except ConfigError:
+            config = None  # said when saving
+        plan = plan_import(config, result.login) if config is not None else None
+        if config is not None and plan is not None and plan.problem and plan.instead:
+            login = result.login
+            label.value = plan.instead
+            same = [i.label for i in config.identities if i.username == login.username]
+            why = (
+                f"Docker ID {login.username} is already identity {same[0]!r} (a second identity "
+                "on the account shares its bucket)"
+                if same
+                else f"An identity called {plan.label!r} exists"
+            )
+            message.append(f"\n{why}: proposed label {plan.instead}.", style="yellow")
+        body.update(message)
         self.query_one("#import-label-row").add_class("shown")
         run = self.query_one("#run", Button)
         run.label = "Import"
