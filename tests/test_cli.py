@@ -285,12 +285,19 @@ def test_identity_add_applies_docker_ids_rule_on_docker_hub_only(cli: Cli) -> No
     hub = ("--registry", "https://registry-1.docker.io")
     for username in ("Ci.Bot", "abc", "a" * 31):
         code, _, err = cli(
-            "identity", "add", "x", "--username", username, "--password-stdin", *hub, stdin="s3cret"
+            "identity",
+            "add",
+            "x",
+            "--username",
+            username,
+            "--password-stdin",
+            *hub,
+            stdin="pat-docker-id-rule-7f3a",
         )
         assert code == 1 and "invalid Docker ID: 4 to 30 lower-case letters and digits" in err
         assert err.count("\n") == 1
     # another registry keeps its own, looser rule
-    cli.add("other", "Ci.Bot", "s3cret")
+    cli.add("other", "Ci.Bot", "pat-docker-id-rule-7f3a")
 
 
 def test_identity_add_check_asks_for_one_token_first(cli: Cli, cli_keyring: MemoryKeyring) -> None:

@@ -54,7 +54,8 @@ class IdentityForm(ModalScreen[str | None]):
     IdentityForm Input { margin: 0 0; background: $boost; }
     IdentityForm .hint { color: $text-muted; width: 1fr; }
     IdentityForm .error { color: $text-error; text-style: bold; height: auto; width: 1fr; }
-    IdentityForm #username-note { color: $text-warning; height: auto; width: 1fr; }
+    IdentityForm #username-note { color: $text-warning; height: auto; width: 1fr; display: none; }
+    IdentityForm #username-note.shown { display: block; }
     IdentityForm #form-error { margin-top: 1; }
     IdentityForm #form-buttons { height: auto; margin-top: 1; align-horizontal: right; }
     IdentityForm Button { margin-left: 2; }
@@ -140,8 +141,8 @@ class IdentityForm(ModalScreen[str | None]):
     def _note_shared_login(self, username: str) -> None:
         others = self._shared_login(username)
         note = self.query_one("#username-note", Static)
+        note.set_class(bool(others), "shown")
         if not others:
-            note.update(Content(""))
             return
         names = ", ".join(others)
         note.update(
