@@ -20,7 +20,7 @@ from typing import Any
 from textual.pilot import Pilot
 
 from pullwatch.clock import ManualClock
-from pullwatch.demo import start_demo
+from pullwatch.demo import Demo, start_demo
 from pullwatch.tui.app import PullwatchApp, make_app
 from pullwatch.tui.screens.checks import CheckScreen
 
@@ -40,7 +40,7 @@ async def wait_for_check(app: PullwatchApp) -> None:
     raise RuntimeError("the check did not finish")
 
 
-async def shoot(name: str, steps: Callable[[Pilot[None], PullwatchApp], Awaitable[None]]) -> Path:
+async def shoot(name: str, steps: Callable[[Pilot[None], PullwatchApp, Demo], Awaitable[None]]) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         demo = start_demo(
             clock=ManualClock(real_monotonic=True),
@@ -54,7 +54,7 @@ async def shoot(name: str, steps: Callable[[Pilot[None], PullwatchApp], Awaitabl
             async with app.run_test(size=SIZE) as pilot:
                 await app.wait_for_round()
                 await app.workers.wait_for_complete()
-                await steps(pilot, app)
+                await steps(pilot, app, demo)
                 await pilot.pause()
                 path = OUT / f"{name}.svg"
                 path.write_text(app.export_screenshot(title="pullwatch"), encoding="utf-8")
@@ -63,26 +63,41 @@ async def shoot(name: str, steps: Callable[[Pilot[None], PullwatchApp], Awaitabl
     return path
 
 
-async def dashboard(pilot: Pilot[None], app: PullwatchApp) -> None:
+async def dashboard(pilot: Pilot[None], app: PullwatchApp, demo: Demo) -> None:
     await pilot.press("down", "down")
 
 
-async def token_check(pilot: Pilot[None], app: PullwatchApp) -> None:
+async def token_check(pilot: Pilot[None], app: PullwatchApp, demo: Demo) -> None:
     await pilot.press("down", "t")
     await wait_for_check(app)
 
 
-async def head_check(pilot: Pilot[None], app: PullwatchApp) -> None:
+async def head_check(pilot: Pilot[None], app: PullwatchApp, demo: Demo) -> None:
     await pilot.press("down", "h")
     await wait_for_check(app)
 
 
-async def add_identity(pilot: Pilot[None], app: PullwatchApp) -> None:
+async def add_identity(pilot: Pilot[None], app: PullwatchApp, demo: Demo) -> None:
     await pilot.press("a", *"scanner-2", "tab", *"scanbot2", "tab", *"dckr_pat_example")
+
+
+async def forecast(pilot: Pilot[None], app: PullwatchApp, demo: Demo) -> None:
+    """Eight one-minute rounds while ci-bot's account pulls: the Runs out column fills in."""
+    clock = app.runtime.clock
+    assert isinstance(clock, ManualClock)
+    for pulls in (6, 0, 12, 3, 9, 0, 15, 4):
+        demo.model.consume("cibot", pulls)
+        clock.advance(60)
+        await pilot.press("r")
+        await app.wait_for_round()
+    app.clear_notifications()  # the alerts are toasts of a moment; the table and pane stay
+    await pilot.press("down")
+    app._tick()
 
 
 SHOTS = {
     "dashboard": dashboard,
+    "forecast": forecast,
     "token-check": token_check,
     "head-check": head_check,
     "add-identity": add_identity,

@@ -262,3 +262,104 @@ def test_a_broken_history_does_not_fail_the_check(cli: Cli) -> None:
     assert code == 0
     assert json.loads(out)["identities"][0]["state"] == "ok"
     assert err.startswith("pullwatch: warning: history not used:") and err.count("\n") == 1
+
+
+# -- identity add: the shared validator, --check, one login in two identities -----------------
+
+
+def test_identity_add_refuses_a_token_for_a_username_on_any_registry(
+    cli: Cli, cli_keyring: MemoryKeyring
+) -> None:
+    for registry in (cli.server.url, "https://registry-1.docker.io"):
+        code, _, err = cli(
+            "identity", "add", "x", "--username", "dckr_pat_AbCdEf123456", "--password-stdin",
+            "--registry", registry, stdin=ALICE.secret,
+        )  # fmt: skip
+        assert code == 1 and "looks like a token, not a username" in err, registry
+        assert "dckr_pat_AbCdEf123456" not in err  # the would-be secret is never echoed
+    assert cli_keyring.get_password("pullwatch", "x") is None
+    assert not cli.paths.config_file.exists()
+
+
+def test_identity_add_applies_docker_ids_rule_on_docker_hub_only(cli: Cli) -> None:
+    hub = ("--registry", "https://registry-1.docker.io")
+    for username in ("Ci.Bot", "abc", "a" * 31):
+        code, _, err = cli(
+            "identity",
+            "add",
+            "x",
+            "--username",
+            username,
+            "--password-stdin",
+            *hub,
+            stdin="pat-docker-id-rule-7f3a",
+        )
+        assert code == 1 and "invalid Docker ID: 4 to 30 lower-case letters and digits" in err
+        assert err.count("\n") == 1
+    # another registry keeps its own, looser rule
+    cli.add("other", "Ci.Bot", "pat-docker-id-rule-7f3a")
+
+
+def test_identity_add_check_asks_for_one_token_first(cli: Cli, cli_keyring: MemoryKeyring) -> None:
+    model = cli.server.model
+    before = model.token_requests_by_user["alice"]
+    code, _, err = cli(
+        "identity", "add", "ci", "--username", ALICE.username, "--password-stdin", "--check",
+        stdin=ALICE.secret,
+    )  # fmt: skip
+    assert code == 0, err
+    assert model.token_requests_by_user["alice"] == before + 1  # one request, no more
+    assert "login checked" in err and "issued a token for alice" in err
+    assert "pullwatch token" not in err  # already checked
+    assert cli_keyring.get_password("pullwatch", "ci") == ALICE.secret
+
+
+def test_identity_add_check_saves_nothing_when_refused(
+    cli: Cli, cli_keyring: MemoryKeyring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli.add("first")  # a config file to compare
+    before = cli.paths.config_file.read_bytes()
+    writes: list[tuple[str, str]] = []
+    monkeypatch.setattr(cli_keyring, "set_password", lambda s, u, p: writes.append((s, u)))
+    code, _, err = cli(
+        "identity", "add", "ci", "--username", ALICE.username, "--password-stdin", "--check",
+        stdin="dckr_pat_not-the-right-one",
+    )  # fmt: skip
+    assert code == 1 and "refused the login of alice" in err and "nothing was stored" in err
+    assert "dckr_pat_not-the-right-one" not in err
+    assert cli.paths.config_file.read_bytes() == before
+    assert writes == []  # the keyring untouched
+    # what the store would refuse anyway costs no request
+    model = cli.server.model
+    requests = sum(model.token_requests_by_user.values())
+    code, _, err = cli(
+        "identity", "add", "first", "--username", ALICE.username, "--password-stdin", "--check",
+        stdin=ALICE.secret,
+    )  # fmt: skip
+    assert code == 1 and "already exists" in err
+    assert sum(model.token_requests_by_user.values()) == requests
+
+
+def test_identity_add_without_check_says_how_to_check_later(cli: Cli) -> None:
+    code, _, err = cli(
+        "identity", "add", "ci", "--username", ALICE.username, "--password-stdin",
+        stdin=ALICE.secret,
+    )  # fmt: skip
+    assert code == 0 and "`pullwatch token ci`" in err
+
+
+def test_two_identities_with_one_login_are_warned_about(cli: Cli) -> None:
+    cli.add("ci", ALICE.username, ALICE.secret)
+    code, _, err = cli(
+        "identity", "add", "mirror", "--username", ALICE.username, "--password-stdin",
+        stdin=ALICE.secret,
+    )  # fmt: skip
+    assert code == 0
+    assert "warning: mirror and ci both log in as alice: one account, one bucket" in err
+    code, out, err = cli("identity", "list")
+    assert code == 0 and err.count("both log in as alice") == 1  # said once, not per identity
+    code, out, _ = cli("identity", "list", "--json")
+    rows = {row["label"]: row for row in json.loads(out)["identities"]}
+    assert rows["ci"]["same_login_as"] == ["mirror"]
+    assert rows["mirror"]["same_login_as"] == ["ci"]
+    assert "same_login_as" not in rows["anonymous"]

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from fixtures_cli import Cli
 from pullwatch.identities.docker_config import (
     HUB_KEY,
     DockerConfigError,
+    ImportPlan,
     find_hub_login,
     import_login,
     load_docker_config,
@@ -234,3 +236,84 @@ def test_import_does_not_duplicate_a_docker_id(identity_store: IdentityStore) ->
     with pytest.raises(IdentityError, match="already identity 'ci'"):
         import_login(identity_store, DockerLogin("alice", PAT, "auths (inline)"))
     assert import_login(identity_store, DockerLogin("alice", PAT, "x"), "second").label == "second"
+
+
+# -- what an import would do: plan_import, and `import-docker --dry-run` ----------------------
+
+
+def test_plan_import_names_the_conflict_and_a_free_label(identity_store: IdentityStore) -> None:
+    from pullwatch.identities.docker_config import DockerLogin, plan_import
+    from pullwatch.identities.store import Identity
+
+    login = DockerLogin("alice", PAT, "auths (inline)")
+    assert plan_import(identity_store.load(), login) == ImportPlan("alice", False)
+    identity_store.add(Identity("alice"))  # the label taken, by an anonymous identity
+    identity_store.add(Identity("alice-2"))
+    plan = plan_import(identity_store.load(), login)
+    assert plan.problem is not None and "identity 'alice' exists" in plan.problem
+    assert plan.instead == "alice-3"  # alice-2 is taken too
+    assert plan_import(identity_store.load(), login, update=True) == ImportPlan("alice", True)
+    assert plan_import(identity_store.load(), login, "mine") == ImportPlan("mine", False)
+    with pytest.raises(IdentityError, match=r"exists: pass --update.*\(--label alice-3 is free\)"):
+        import_login(identity_store, login)
+
+
+def test_plan_import_of_a_docker_id_already_imported(identity_store: IdentityStore) -> None:
+    from pullwatch.identities.docker_config import DockerLogin, plan_import
+    from pullwatch.identities.store import Identity
+
+    identity_store.add(Identity("ci", "alice"), "old-secret")
+    plan = plan_import(identity_store.load(), DockerLogin("alice", PAT, "x"))
+    assert plan.problem is not None and "already identity 'ci'" in plan.problem
+    assert plan.instead == "alice-2"
+
+
+@pytest.fixture
+def docker_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Docker's config pointing at a helper that holds alice's login (the simulator's)."""
+    from fixtures_simhub import ALICE
+
+    home = tmp_path / "docker-home"
+    home.mkdir()
+    (home / "config.json").write_text(json.dumps({"credsStore": "pwtest"}))
+    monkeypatch.setenv("DOCKER_CONFIG", str(home))
+    bin_dir = tmp_path / "helpers"
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    write_helper(bin_dir, "pwtest", answering(ALICE.username, ALICE.secret, tmp_path / "calls"))
+    return home
+
+
+def test_dry_run_reports_what_the_real_run_would_refuse(
+    cli: Cli, docker_home: Path, cli_keyring: MemoryKeyring
+) -> None:
+    code, out, _ = cli("identity", "import-docker", "--dry-run")
+    assert code == 0 and "as identity 'alice'" in out
+    cli.add("alice")  # the label taken (by an anonymous identity)
+    before = cli.paths.config_file.read_bytes()
+    code, out, _ = cli("identity", "import-docker", "--dry-run")
+    assert code == 1
+    assert "would not import Docker ID alice" in out and "identity 'alice' exists" in out
+    assert "as a new identity it would be: --label alice-2" in out
+    code, out, _ = cli("identity", "import-docker", "--dry-run", "--update")
+    assert code == 0 and "would replace the login of identity 'alice'" in out
+    code, out, _ = cli("identity", "import-docker", "--dry-run", "--label", "alice-2")
+    assert code == 0 and "as identity 'alice-2'" in out
+    assert cli.paths.config_file.read_bytes() == before  # a dry run changes nothing
+    assert cli_keyring.get_password("pullwatch", "alice-2") is None
+    # the real run refuses exactly what the dry run said, and names the same free label
+    code, _, err = cli("identity", "import-docker")
+    assert code == 1 and "identity 'alice' exists" in err and "--label alice-2 is free" in err
+    code, _, err = cli("identity", "import-docker", "--label", "alice-2")
+    assert code == 0, err
+
+
+def test_dry_run_of_a_docker_id_already_imported(cli: Cli, docker_home: Path) -> None:
+    from fixtures_simhub import ALICE
+
+    cli.add("ci", ALICE.username, ALICE.secret)
+    code, out, _ = cli("identity", "import-docker", "--dry-run")
+    assert code == 1 and "Docker ID alice is already identity 'ci'" in out
+    assert "--label alice-2" in out
+    code, out, err = cli("identity", "import-docker", "--dry-run", "--label", "second")
+    assert code == 0 and "as identity 'second'" in out
+    assert "second and ci both log in as alice" in err  # one account, one bucket

@@ -8,9 +8,10 @@ import contextlib
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from textual.widgets import Input, TextArea
+from textual.widgets import Button, Input, TextArea
 
 from pullwatch.demo import DEMO_ACCOUNTS, Demo
 from pullwatch.reading import State
@@ -20,6 +21,7 @@ from pullwatch.tui.screens.explain import ExplainScreen
 from pullwatch.tui.screens.import_docker import ImportDockerScreen
 from pullwatch.tui.screens.plan import PlanScreen
 from pullwatch.tui.screens.report import ReportScreen
+from screenkit import find, screen_cells
 from test_advice import SEED_LINE
 from test_docker_config import answering, write_helper
 
@@ -28,6 +30,19 @@ SIZE = (120, 36)
 
 def app_for(demo: Demo) -> PullwatchApp:
     return make_app(demo.runtime, demo=True, interval=60, watch_terminal=False)
+
+
+def notifications(app: PullwatchApp) -> list[str]:
+    """Every notification's message, as the app raises them."""
+    said: list[str] = []
+    notify = app.notify
+
+    def noting(message: str, **options: Any) -> None:
+        said.append(message)
+        notify(message, **options)
+
+    app.notify = noting  # type: ignore[method-assign]
+    return said
 
 
 async def until(condition: Callable[[], bool], what: str) -> None:
@@ -131,7 +146,10 @@ async def test_import_docker_login_headless(demo: Demo, docker_login: Path) -> N
         await until(lambda: screen.status == "found", "the helper's answer")
         assert await asyncio.to_thread(docker_login.exists)  # the real helper executable ran
         label = screen.query_one("#import-label", Input)
-        assert label.value == "scanbot"
+        # the demo's scanner identity logs in as scanbot already: a free label is proposed
+        assert label.value == "scanbot-2"
+        said = str(screen.query_one("#import-body").render())
+        assert "Docker ID scanbot is already identity 'scanner'" in said
         label.value = "imported"
         await pilot.press("enter")  # Import
         await until(lambda: app.screen is app.dashboard, "the import")
@@ -186,9 +204,23 @@ async def test_import_with_nothing_to_import(
         assert isinstance(screen, ImportDockerScreen)
         await until(lambda: screen.status == "nothing", "config read")
         assert "does not exist" in str(screen.query_one("#import-body").render())
+        await pilot.pause()
+        assert not screen.query_one("#run", Button).display  # no Look up: nothing to look up
+        assert str(screen.query_one("#cancel", Button).label) == "Close"
+        assert app.focused is screen.query_one("#cancel")
+        assert not find(screen_cells(app), "Look up")
+        await pilot.press("enter")
+        await until(lambda: app.screen is app.dashboard, "closed")
 
 
-async def test_report_screen_copies_and_saves_redacted_markdown(demo: Demo) -> None:
+async def test_report_screen_copies_and_saves_redacted_markdown(
+    demo: Demo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In the demo `s` saves to the current directory: the demo's own data directory is
+    removed when it quits, and the report must outlive it."""
+    here = tmp_path / "here"
+    here.mkdir(mode=0o755)
+    monkeypatch.chdir(here)
     app = app_for(demo)
     copied: list[str] = []
     app.copy_to_clipboard = copied.append  # type: ignore[method-assign]
@@ -209,8 +241,29 @@ async def test_report_screen_copies_and_saves_redacted_markdown(demo: Demo) -> N
         await until(lambda: screen.saved_to is not None, "the saved report")
         assert screen.saved_to is not None
         assert screen.saved_to.read_text() == markdown
-        assert screen.saved_to.parent == demo.runtime.paths.data_dir / "reports"
+        assert screen.saved_to.parent == here
         assert (screen.saved_to.stat().st_mode & 0o777) == 0o600
+        assert (here.stat().st_mode & 0o777) == 0o755  # the user's directory left as it was
+    demo.close()  # as quitting the demo does
+    assert screen.saved_to.read_text() == markdown
+
+
+async def test_report_saves_under_the_data_directory_outside_the_demo(demo: Demo) -> None:
+    app = make_app(demo.runtime, demo=False, interval=60, watch_terminal=False)
+    notes = notifications(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_round()
+        await pilot.press("w")
+        await until(lambda: isinstance(app.screen, ReportScreen), "the report")
+        screen = app.screen
+        assert isinstance(screen, ReportScreen)
+        await pilot.press("s")
+        await until(lambda: screen.saved_to is not None, "the saved report")
+        assert screen.saved_to is not None
+        reports = demo.runtime.paths.data_dir / "reports"
+        assert screen.saved_to.parent == reports
+        assert (reports.stat().st_mode & 0o777) == 0o700
+        await until(lambda: any(str(screen.saved_to) in n for n in notes), "the notification")
 
 
 async def test_palette_lists_the_triage_commands(demo: Demo) -> None:
@@ -220,3 +273,17 @@ async def test_palette_lists_the_triage_commands(demo: Demo) -> None:
         for title in ("Triage report", "Scan-budget planner", "Explain an error line",
                       "Import Docker logins"):  # fmt: skip
             assert title in titles
+
+
+async def test_explain_screen_says_first_when_it_does_not_recognise(demo: Demo) -> None:
+    app = app_for(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("x")
+        screen = app.screen
+        assert isinstance(screen, ExplainScreen)
+        screen.query_one("#paste", TextArea).insert("everything is fine, thanks")
+        await pilot.pause()
+        assert screen.explanation is not None and not screen.explanation.recognised
+        shown = str(screen.query_one("#explain-result").render())
+        assert shown.splitlines()[0] == "Which limit: not recognised"
+        assert "Matched" not in shown

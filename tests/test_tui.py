@@ -19,6 +19,7 @@ from pullwatch.tui.screens.confirm import ConfirmScreen
 from pullwatch.tui.screens.help import HelpScreen
 from pullwatch.tui.screens.identity_form import IdentityForm
 from pullwatch.tui.widgets.identity_table import Column, plan_columns
+from screenkit import cell_contrast, find, line_text, screen_cells
 
 SIZE = (120, 32)
 
@@ -203,7 +204,12 @@ async def test_delete_asks_first_then_removes_identity_and_secret(demo: Demo) ->
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("escape")  # cancel: nothing happens
         assert "ci-bot" in app.dashboard.table.labels
-        await pilot.press("d", "y")
+        await pilot.press("d")
+        for _ in range(500):  # a key sent before the dialog is up would go to the dashboard
+            if isinstance(app.screen, ConfirmScreen):
+                break
+            await asyncio.sleep(0.01)
+        await pilot.press("y")
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert "ci-bot" not in app.dashboard.table.labels
@@ -312,3 +318,130 @@ async def test_no_color_is_respected(demo: Demo, monkeypatch: pytest.MonkeyPatch
         svg = app.export_screenshot()
     # the state colours (green ok, red exhausted) are gone from the rendered screen
     assert "#98e024" not in svg.lower() and "#f4005f" not in svg.lower()
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+async def test_a_failed_probe_keeps_the_last_numbers_aged(
+    demo: Demo, size: tuple[int, int]
+) -> None:
+    """After a good reading, a failed probe keeps the numbers, dimmed, with their age - whole,
+    in the table's narrowest Remaining column and in the detail pane."""
+    app = app_for(demo)
+    async with app.run_test(size=size) as pilot:
+        await app.wait_for_round()
+        await app.workers.wait_for_complete()
+        demo.runtime.clock.advance(180)  # type: ignore[attr-defined]
+        demo.model.faults.status = {"head": 503}
+        app.refresh_identity("anonymous")
+        await app.workers.wait_for_complete()
+        demo.model.faults.clear()
+        await pilot.press("down")  # the cursor off anonymous's row, onto ci-bot
+        app._tick()
+        await pilot.pause()
+        rows = screen_cells(app)
+        row, *_ = [r for r in rows if line_text(r).strip().startswith("anonymous ")]  # the table
+        line = line_text(row)
+        assert "76/100 3m" in line, line
+        rest_of_cell = line.split("76/100 3m", 1)[1].split("  ")[0]
+        assert rest_of_cell in ("", " ago"), line  # whole: never cut to "3m ag"
+        assert "error" in line
+        numbers = row[line.index("76/100")]
+        bucket = row[line.index("203.0.113.7")]
+        # dimmed, not shown as if fresh - and still readable
+        assert 3 <= cell_contrast(numbers) < cell_contrast(bucket)
+        await pilot.press("up")
+        await pilot.pause()
+        assert find(screen_cells(app), "76 of 100 per 1 h as of 3m ago")  # the detail pane
+
+
+async def test_a_failure_every_identity_shares_is_said_once(demo: Demo) -> None:
+    """Every identity's HEAD answers 404 (a missing probe manifest: the registry's problem, not
+    an identity's): the header says it once with the way out; the rows keep their states."""
+    demo.runtime.store.remove("old-bot")  # a refused login is not retried: not in the round
+    demo.runtime.reload()
+    app = app_for(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_round()
+        assert app.dashboard.status.registry_problem is None
+        demo.model.faults.status = {"head": 404}
+        await pilot.press("r")
+        await app.wait_for_round()
+        await pilot.pause()
+        status = app.dashboard.status.render_text().plain
+        assert status.count("every identity:") == 1
+        assert "--repository" in status  # the step, once
+        for label in app.dashboard.table.labels:
+            reading = app.monitor.latest(label)
+            assert reading is not None and reading.state is State.ERROR, label
+        shown = " ".join(line_text(row) for row in screen_cells(app))
+        assert shown.count("every identity:") == 1
+        demo.model.faults.clear()
+        await pilot.press("r")
+        await app.wait_for_round()
+        await pilot.pause()
+        assert "every identity" not in app.dashboard.status.render_text().plain
+
+
+async def test_saving_an_edit_says_so(demo: Demo) -> None:
+    """The demo's form saves an edit (the in-memory keyring keeps the token) and confirms it."""
+    app = app_for(demo)
+    said: list[str] = []
+    notify = app.notify
+
+    def noting(message: str, **options: object) -> None:
+        said.append(message)
+        notify(message, **options)  # type: ignore[arg-type]
+
+    app.notify = noting  # type: ignore[method-assign]
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_round()
+        await pilot.press("down", "e")
+        for _ in range(500):
+            if isinstance(app.screen, IdentityForm) and app.focused is not None:
+                break
+            await asyncio.sleep(0.01)
+        form = app.screen
+        assert isinstance(form, IdentityForm)
+        await pilot.press("tab", "tab", "tab", *"15", "ctrl+s")  # the low warning threshold
+        for _ in range(500):
+            if app.screen is app.dashboard:
+                break
+            await asyncio.sleep(0.01)
+        assert app.screen is app.dashboard
+        assert said == ["Saved ci-bot: probing it now"]
+        await app.workers.wait_for_complete()
+    config = demo.runtime.store.load()
+    assert config.get("ci-bot") is not None and config.get("ci-bot").warn_below == 15  # type: ignore[union-attr]
+
+
+async def test_the_form_warns_when_another_identity_has_the_same_login(demo: Demo) -> None:
+    app = app_for(demo)
+    said: list[tuple[str, str]] = []
+    notify = app.notify
+
+    def noting(message: str, **options: object) -> None:
+        said.append((message, str(options.get("severity", "information"))))
+        notify(message, **options)  # type: ignore[arg-type]
+
+    app.notify = noting  # type: ignore[method-assign]
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_round()
+        await pilot.press("a")
+        for _ in range(500):
+            if isinstance(app.screen, IdentityForm) and app.focused is not None:
+                break
+            await asyncio.sleep(0.01)
+        form = app.screen
+        assert isinstance(form, IdentityForm)
+        await pilot.press(*"mirror", "tab", *"cibot")
+        note = str(form.query_one("#username-note").render())
+        assert "ci-bot also logs in as cibot: one account, one bucket" in note
+        await pilot.press("tab", *"dckr_pat_demo-ci-bot", "ctrl+s")  # a warning, not an error
+        for _ in range(500):
+            if app.screen is app.dashboard:
+                break
+            await asyncio.sleep(0.01)
+        assert app.screen is app.dashboard
+        assert ("mirror and ci-bot log in as cibot: one account, one bucket - their pulls are "
+                "counted together", "warning") in said  # fmt: skip
+        await app.workers.wait_for_complete()

@@ -34,7 +34,7 @@ class Explanation:
     steps: tuple[str, ...]
     proof: str = PROOF
     retry_after: float | None = None
-    excerpt: str = ""  # the matched part of the input, redacted
+    excerpt: str = ""  # the matched part of the input, redacted ("" when nothing matched)
 
     @property
     def recognised(self) -> bool:
@@ -53,8 +53,10 @@ class Explanation:
         }
 
     def as_text(self) -> str:
+        """Text not recognised says so on its first line; a recognised line starts with what
+        matched."""
         lines = [f"Which limit: {self.limit}", f"Meaning: {self.meaning}"]
-        if self.excerpt:
+        if self.excerpt and self.recognised:
             lines.insert(0, f"Matched: {self.excerpt}")
         if self.steps:
             lines.append("What to do:")
@@ -89,9 +91,7 @@ _RETRY_AFTER = _rx(r"retry[- ]after[\"':=\s]+(\d{1,5})")
 _TAGS_LIST = _rx(r"/tags/list")
 
 
-def _excerpt(text: str, match: re.Match[str] | None, span: int = 120) -> str:
-    if match is None:
-        return one_line(text, 160)
+def _excerpt(text: str, match: re.Match[str], span: int = 120) -> str:
     start = max(match.start() - span // 2, 0)
     end = min(match.end() + span // 2, len(text))
     cut = text[start:end]
@@ -234,7 +234,7 @@ def explain(text: str) -> Explanation:
             ("Check https://www.dockerstatus.com and retry later with backoff.",),
             excerpt=_excerpt(text, match),
         )
-    return Explanation(
+    return Explanation(  # nothing matched: no excerpt, so nothing reads as if it had
         "unknown",
         "not recognised",
         "This does not look like a Docker Hub limit or login error pullwatch knows.",
@@ -242,5 +242,4 @@ def explain(text: str) -> Explanation:
             "Paste the whole error line, including the part after 'error' (e.g. "
             "'toomanyrequests: ...' or '... (HAP429)').",
         ),
-        excerpt=_excerpt(text, None) if text.strip() else "",
     )

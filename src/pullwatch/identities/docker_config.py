@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from pullwatch.identities.model import check_label
 from pullwatch.identities.store import (
     Config,
     Identity,
     IdentityError,
     IdentityStore,
-    validate_label,
     validate_username,
 )
 from pullwatch.redact import one_line, redact, register_secret
@@ -320,29 +320,72 @@ class ImportOutcome:
     config: Config
 
 
+@dataclass(frozen=True, slots=True)
+class ImportPlan:
+    """What importing a login would do, decided without storing anything (`--dry-run` says it,
+    `import_login` does it)."""
+
+    label: str  # the identity it would add or update
+    replaces: bool  # an existing identity's login would be replaced (--update)
+    problem: str | None = None  # why the import would be refused; None when it would not
+    instead: str | None = None  # a free label that would be accepted (--label), when refused
+
+
+def free_label(config: Config, base: str) -> str:
+    """`base-2`, `base-3`, ...: the first label no identity has (in any case) and that is valid."""
+    stem = base[:60]
+    number = 2
+    while config.get(f"{stem}-{number}") is not None or check_label(f"{stem}-{number}"):
+        number += 1
+    return f"{stem}-{number}"
+
+
+def plan_import(
+    config: Config, login: DockerLogin, label: str | None = None, *, update: bool = False
+) -> ImportPlan:
+    """The identity `login` would become under `label` (default: its Docker ID), or why not."""
+    chosen = label or login.username
+    problem = check_label(chosen)
+    if problem:
+        return ImportPlan(chosen, False, problem, free_label(config, "docker"))
+    existing = config.get(chosen)
+    if existing is None:
+        same_user = [i.label for i in config.identities if i.username == login.username]
+        if same_user and not label:
+            return ImportPlan(
+                chosen,
+                False,
+                f"Docker ID {login.username} is already identity {same_user[0]!r}: pass --label "
+                f"{same_user[0]} --update to replace its token, or --label NEW",
+                free_label(config, login.username),
+            )
+        return ImportPlan(chosen, False)
+    if not update:
+        return ImportPlan(
+            existing.label,
+            False,
+            f"identity {existing.label!r} exists: pass --update to replace its login, or choose "
+            "another --label",
+            free_label(config, chosen),
+        )
+    return ImportPlan(existing.label, True)
+
+
 def import_login(
     store: IdentityStore, login: DockerLogin, label: str | None = None, *, update: bool = False
 ) -> ImportOutcome:
     """Store `login` as an identity (secret to the keyring). Raises IdentityError, ConfigError,
     SecretStoreError with one-line messages; never one that holds the secret."""
     config = store.load()
-    chosen = label or login.username
-    validate_label(chosen)
-    existing = config.get(chosen)
-    if existing is None:
-        same_user = [i.label for i in config.identities if i.username == login.username]
-        if same_user and not label:
-            raise IdentityError(
-                f"Docker ID {login.username} is already identity {same_user[0]!r}: pass "
-                f"--label {same_user[0]} --update to replace its token, or --label NEW"
-            )
-        written = store.add(Identity(chosen, login.username), login.secret)
-        return ImportOutcome(chosen, login.username, False, written)
-    if not update:
-        raise IdentityError(
-            f"identity {existing.label!r} exists: pass --update to replace its login, or choose "
-            "another --label"
-        )
+    plan = plan_import(config, login, label, update=update)
+    if plan.problem:
+        free = f" (--label {plan.instead} is free)" if plan.instead else ""
+        raise IdentityError(plan.problem + free)
+    if not plan.replaces:
+        written = store.add(Identity(plan.label, login.username), login.secret)
+        return ImportOutcome(plan.label, login.username, False, written)
+    existing = config.get(plan.label)
+    assert existing is not None
     replacement = Identity(existing.label, login.username, existing.warn_below)
     written = store.update(existing.label, replacement, login.secret)
     return ImportOutcome(existing.label, login.username, True, written)

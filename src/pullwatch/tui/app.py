@@ -14,6 +14,7 @@ import signal
 import sys
 from collections.abc import Callable, Iterable
 from functools import partial
+from pathlib import Path
 from typing import Any, Literal
 
 from rich.text import Text
@@ -33,12 +34,14 @@ from pullwatch.history import BackgroundWriter, History, HistoryError
 from pullwatch.hub.client import ProbeResult
 from pullwatch.identities.model import Identity
 from pullwatch.identities.secrets import KeyringHealth
+from pullwatch.output import registry_wide_failure
 from pullwatch.reading import Reading, State
 from pullwatch.recent import RecentHistory
 from pullwatch.runtime import Runtime
+from pullwatch.tui.no_color import keep_contrast
 from pullwatch.tui.screens.checks import CheckScreen, render_head_check, render_token_check
 from pullwatch.tui.screens.confirm import ConfirmScreen
-from pullwatch.tui.screens.dashboard import DashboardScreen
+from pullwatch.tui.screens.dashboard import DashboardScreen, key_of, with_key
 from pullwatch.tui.screens.help import HelpScreen
 from pullwatch.tui.screens.identity_form import IdentityForm
 from pullwatch.tui.screens.passphrase import PassphraseScreen
@@ -54,43 +57,50 @@ TERMINAL_CHECK_SECONDS = 2.0
 class IdentityCommands(Provider):
     """Command palette: every action, for every identity, by name."""
 
-    def _commands(self) -> list[tuple[str, str, object]]:
+    def _commands(self, only: str | None = None) -> list[tuple[str, str, object]]:
         app = self.app
         assert isinstance(app, PullwatchApp)
         commands: list[tuple[str, str, object]] = []
+        row = "on the selected row"
         for identity in app.monitor.identities:
+            if only is not None and identity.label != only:
+                continue
             label = identity.label
             commands += [
                 (
                     f"Token check: {label}",
-                    "a fresh token request: claims and expiry",
+                    with_key(f"{key_of('app.token_check')} {row}", "a fresh token request"),
                     partial(app.open_token_check, label),
                 ),
                 (
                     f"HEAD check: {label}",
-                    "one HEAD now with every header (costs no pull)",
+                    with_key(f"{key_of('app.head_check')} {row}", "one HEAD, every header"),
                     partial(app.open_head_check, label),
                 ),
                 (
                     f"Refresh: {label}",
-                    "probe this identity now",
+                    with_key(f"enter {row}", "probe this identity now"),
                     partial(app.refresh_identity, label),
                 ),
                 (
                     f"Edit identity: {label}",
-                    "change label, username, token or threshold",
+                    with_key(f"{key_of('app.edit_identity')} {row}", "label, username, token"),
                     partial(app.edit_identity, label),
                 ),
                 (
                     f"Delete identity: {label}",
-                    "remove it and its keyring entry",
+                    with_key(f"{key_of('app.delete_identity')} {row}", "and its keyring entry"),
                     partial(app.delete_identity, label),
                 ),
             ]
         return commands
 
     async def discover(self) -> Hits:
-        for name, help_text, callback in self._commands():
+        """Before anything is typed: the selected identity's commands (a search finds all)."""
+        app = self.app
+        assert isinstance(app, PullwatchApp)
+        selected = app.dashboard.selected_label if app._has_dashboard else None
+        for name, help_text, callback in self._commands(only=selected or ""):
             yield DiscoveryHit(name, callback, help=help_text)  # type: ignore[arg-type]
 
     async def search(self, query: str) -> Hits:
@@ -108,7 +118,7 @@ class PullwatchApp(App[None]):
     TITLE = "pullwatch"
     COMMANDS = App.COMMANDS | {IdentityCommands}
     BINDINGS = [
-        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("question_mark", "help", "more", key_display="?"),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -122,6 +132,7 @@ class PullwatchApp(App[None]):
         watch_terminal: bool = True,
     ) -> None:
         super().__init__()
+        keep_contrast(self)  # NO_COLOR: bad states bold or reversed, text never grey on grey
         self._runtime = runtime
         self.clock = runtime.clock
         self.demo = demo
@@ -140,6 +151,7 @@ class PullwatchApp(App[None]):
         self._round_timer: Timer | None = None
         self._next_round_at: float | None = None
         self.keyring_health: KeyringHealth | None = None
+        self._registry_problem: str | None = None
         self._quitting = False
         self.compare = False
         self._recent = RecentHistory()
@@ -403,6 +415,7 @@ class PullwatchApp(App[None]):
     def _round_done(self) -> None:
         self._round_active = False
         self.runtime.ledger.flush()  # small; once a round
+        self._registry_problem = self._shared_failure()
         if self.compare and self._has_dashboard:
             self._show_identities()  # re-rank once a round, not on every reading
         self.rounds_completed += 1
@@ -464,6 +477,8 @@ class PullwatchApp(App[None]):
         self._refresh_status()
 
     def _show(self, reading: Reading) -> None:
+        if reading.state is not State.ERROR:
+            self._registry_problem = None  # one identity got through: not registry-wide
         table = self.dashboard.table
         row = self._assess_row(reading)
         table.show(row)
@@ -518,7 +533,18 @@ class PullwatchApp(App[None]):
         )
         status.keyring_problem = self.keyring_problem()
         status.history_problem = self._history_problem()
+        status.registry_problem = self._registry_problem
         status.redraw()
+
+    def _shared_failure(self) -> str | None:
+        """When every identity failed for one registry-wide reason (registry down, DNS, TLS, a
+        missing probe manifest): that reason, said once in the header. The rows keep their own
+        states and the detail pane the steps. Checked once a round."""
+        readings = self.monitor.readings()
+        if not readings or any(r.state is not State.ERROR for r in readings):
+            return None
+        shared = registry_wide_failure([self._assess_row(r) for r in readings])
+        return None if shared is None else (shared.reason or shared.state.label)
 
     def keyring_problem(self) -> str | None:
         health = self.keyring_health
@@ -594,6 +620,13 @@ class PullwatchApp(App[None]):
         self, screen: Screen[Any], callback: Callable[[Any], None] | None = None
     ) -> None:
         self.push_screen(screen, callback)
+
+    def report_target(self) -> tuple[Path, bool]:
+        """The data dir's `reports/`; in the demo, whose data dir is removed when it quits,
+        the current directory (used as it is, never tightened)."""
+        if self.demo:
+            return Path.cwd(), False
+        return self.runtime.paths.data_dir / "reports", True
 
     def in_thread(self, work: Callable[[], None], group: str) -> None:
         self.run_worker(work, thread=True, group=group, exit_on_error=False)
@@ -768,16 +801,35 @@ class PullwatchApp(App[None]):
         self.push_screen(HelpScreen())
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        """Textual's, then the dashboard's: each help line starts with the command's key."""
+        for command in super().get_system_commands(screen):
+            if command.title != "Quit":  # said again below, with its key
+                yield command
         yield SystemCommand(
-            "Add identity", "anonymous, or a login + access token", self.action_add_identity
+            "Add identity",
+            with_key(key_of("app.add_identity"), "anonymous, or a login + access token"),
+            self.action_add_identity,
         )
-        yield SystemCommand("Refresh all", "probe every identity now", self.action_refresh_all)
         yield SystemCommand(
-            "Pause / resume", "stop or restart the automatic rounds", self.action_toggle_pause
+            "Refresh all",
+            with_key(key_of("app.refresh_all"), "probe every identity now"),
+            self.action_refresh_all,
+        )
+        yield SystemCommand(
+            "Pause / resume",
+            with_key(key_of("app.toggle_pause"), "stop or restart the automatic rounds"),
+            self.action_toggle_pause,
+        )
+        yield SystemCommand(
+            "Compare identities",
+            with_key(key_of("app.toggle_compare"), "best first; ★ marks the one to pull with"),
+            self.action_toggle_compare,
         )
         yield from self.triage.commands()
-        yield SystemCommand("Help", "keys, and what each state means", self.action_help)
+        yield SystemCommand(
+            "Help", with_key("?", "every key, and what each state means"), self.action_help
+        )
+        yield SystemCommand("Quit", with_key("q", "quit pullwatch"), self.action_quit)
 
 
 def make_app(

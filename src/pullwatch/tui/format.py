@@ -37,18 +37,34 @@ def _level_style(state: State, limit: int | None, remaining: int | None) -> str:
     return "bold red" if state is State.EXHAUSTED else STATE_STYLES[state]
 
 
+STALE_AGE_ROOM = len(" <1m ago")  # what a table leaves beside a stale gauge for its age
+
+
 def gauge(assessment: Assessment, bar_width: int, now: float | None = None) -> Text:
-    """`███████░░░░░  76/100`, `unlimited`, `-`, or a dimmed stale gauge with its age."""
+    """`███████░░░░░  76/100`, `unlimited`, `-`, or a dimmed stale gauge with its age.
+
+    A stale gauge (the latest probe failed; these are the last good numbers) is dimmed and
+    aged: `▒▒▒░░ 180/200 3m ago` where there is room for a bar (a longer age takes its room
+    from the bar), else ` 76/100 3m` - no wider than the numbers and a bar would be.
+    """
     quota = assessment.quota
     if assessment.state is State.UNMETERED:
         return _gauge(State.UNMETERED, None, None, bar_width, False)
     if quota is None:
         if assessment.unmetered:
-            return Text("unlimited (earlier)", style="dim")
+            return Text("was unlimited", style="dim")
         return Text("-", style="dim")
-    text = _gauge(assessment.state, quota.limit, quota.remaining, bar_width, quota.stale).copy()
-    if quota.stale and now is not None:
-        text.append(f" {format_coarse(now - quota.as_of)} ago", style="dim italic")
+    if not quota.stale or now is None:
+        return _gauge(assessment.state, quota.limit, quota.remaining, bar_width, quota.stale)
+    age = format_coarse(now - quota.as_of)
+    suffix = f" {age} ago"
+    bar = bar_width - max(len(suffix) - STALE_AGE_ROOM, 0)
+    if bar > 0:
+        text = _gauge(assessment.state, quota.limit, quota.remaining, bar, True).copy()
+        text.append(suffix, style="dim italic")
+        return text
+    text = _gauge(assessment.state, quota.limit, quota.remaining, 0, True).copy()
+    text.append(f" {age}", style="dim italic")  # ` 76/100 3m`: the numbers stay aligned
     return text
 
 

@@ -8,6 +8,7 @@ module never imports the app (no cycle) and never reaches into its private parts
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any, Protocol
 
 from textual.app import SystemCommand
@@ -17,6 +18,7 @@ from pullwatch.assess import Assessment
 from pullwatch.history import History, HistoryError
 from pullwatch.report import HistorySummary, build_report, history_summaries
 from pullwatch.runtime import Runtime
+from pullwatch.tui.screens.dashboard import key_of, with_key
 from pullwatch.tui.screens.explain import ExplainScreen
 from pullwatch.tui.screens.import_docker import ImportDockerScreen
 from pullwatch.tui.screens.plan import PlanScreen
@@ -36,6 +38,10 @@ class TriageHost(Protocol):
     def keyring_problem(self) -> str | None: ...
 
     def open_history(self) -> History: ...
+
+    def report_target(self) -> tuple[Path, bool]:
+        """Where `s` saves a report, and whether that directory is pullwatch's own."""
+        ...
 
     def identities_changed(self, focus: str | None) -> None: ...
 
@@ -101,22 +107,27 @@ class TriageActions:
             keyring=host.keyring_problem(),
             history=history,
         )
-        host.show_screen(ReportScreen(report, save_dir=runtime.paths.data_dir / "reports"))
+        directory, own = host.report_target()
+        host.show_screen(ReportScreen(report, save_dir=directory, own_dir=own))
 
     def commands(self) -> Iterable[SystemCommand]:
         yield SystemCommand(
-            "Triage report", "a redacted snapshot of every identity, for a ticket", self.report
+            "Triage report",
+            with_key(key_of("app.report"), "a redacted snapshot of every identity, for a ticket"),
+            self.report,
         )
         yield SystemCommand(
             "Scan-budget planner",
-            "will a scanner's schedule fit the selected identity's limit?",
+            with_key(key_of("app.plan"), "will a scanner fit the selected identity's limit?"),
             self.plan,
         )
         yield SystemCommand(
-            "Explain an error line", "which limit a pasted 429 or login error is", self.explain
+            "Explain an error line",
+            with_key(key_of("app.explain"), "which limit a pasted 429 or login error is"),
+            self.explain,
         )
         yield SystemCommand(
             "Import Docker logins",
-            "the Docker Hub login from ~/.docker/config.json, into the keyring",
+            with_key(key_of("app.import_docker"), "Docker's Docker Hub login, into the keyring"),
             self.import_docker,
         )

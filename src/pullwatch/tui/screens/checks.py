@@ -65,7 +65,7 @@ class CheckScreen(Screen[None]):
         yield Static(Text(self._title), id="check-title")
         with VerticalScroll():
             yield Static(Text("Checking…", style="italic"), id="check-body")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.action_rerun()

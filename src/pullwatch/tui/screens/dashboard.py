@@ -22,9 +22,11 @@ from pullwatch.tui.widgets.status_line import StatusLine
 
 
 class DashboardScreen(Screen[None]):
+    # The footer at 80 columns shows the main keys, then the app's `? more` and `q Quit`; the
+    # hidden ones are in the help screen (`?`) and the command palette, each with its key.
     BINDINGS = [
         Binding("r", "app.refresh_all", "Refresh"),
-        Binding("space", "app.toggle_pause", "Pause", key_display="␣", show=False),
+        Binding("space", "app.toggle_pause", "Pause", show=False),
         Binding("t", "app.token_check", "Token"),
         Binding("h", "app.head_check", "HEAD"),
         Binding("c", "app.toggle_compare", "Compare"),
@@ -100,3 +102,16 @@ class DashboardScreen(Screen[None]):
     @property
     def selected_label(self) -> str | None:
         return self.table.selected_label
+
+
+def key_of(action: str) -> str:
+    """The key the dashboard binds to `action` (`"app.plan"` -> `"p"`)."""
+    for binding in DashboardScreen.BINDINGS:
+        if isinstance(binding, Binding) and binding.action == action:
+            return binding.key_display or binding.key
+    raise KeyError(action)
+
+
+def with_key(key: str, text: str) -> str:
+    """A command palette entry's help line, led by its key (as lazygit and posting show it)."""
+    return f"key {key} · {text}"

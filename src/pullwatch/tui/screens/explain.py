@@ -25,7 +25,7 @@ HINT = (
 def explanation_text(found: Explanation) -> Text:
     text = Text()
     text.append("Which limit: ", style="bold")
-    text.append(found.limit + "\n", style="bold yellow" if found.recognised else "dim")
+    text.append(found.limit + "\n", style="bold yellow" if found.recognised else "bold")
     text.append("Meaning: ", style="bold")
     text.append(found.meaning + "\n")
     if found.excerpt:
@@ -61,7 +61,7 @@ class ExplainScreen(Screen[None]):
         yield TextArea(self._initial, id="paste", soft_wrap=True, show_line_numbers=False)
         with VerticalScroll():
             yield Static(Text(HINT, style="dim"), id="explain-result")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#paste", TextArea).focus()

@@ -9,33 +9,39 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import Footer, Static
 
 from pullwatch.advice import STATE_MEANINGS
 from pullwatch.reading import State
 from pullwatch.tui.format import STATE_STYLES
 
-KEYS: tuple[tuple[str, str], ...] = (
-    ("↑ ↓ / mouse", "select an identity"),
-    ("enter", "refresh the selected identity now (also retries one whose login failed)"),
-    ("r", "refresh every identity now (logins that failed stay stopped)"),
-    ("space", "pause or resume the automatic rounds"),
-    ("c", "compare: best first by pulls remaining, ★ marks the identity to pull with now"),
-    ("t", "token check: a fresh token request, its claims and expiry"),
-    ("h", "HEAD check: one HEAD now, every header and the parse (costs no pull)"),
-    ("a / e / d", "add, edit, delete an identity (secrets go to the OS keyring)"),
-    ("p", "scan-budget planner against the selected identity's limit"),
-    ("x", "explain a pasted error line: which limit it is and what to do"),
-    ("i", "import the Docker Hub login from Docker's config.json (into the keyring)"),
-    ("w", "triage report of every identity (redacted): copy or save for a ticket"),
-    ("ctrl+p", "command palette: per-identity commands, themes"),
-    ("c (in a check)", "copy the result as plain text"),
-    ("?", "this help"),
-    ("q", "quit"),
+# Every key of the dashboard, as the README's key table lists them (tests/test_tui_keys.py
+# checks that the two and the bindings agree).
+KEYS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("↑", "↓"), "select an identity (or click it)"),
+    (("enter",), "refresh the selected identity now (also retries one whose login failed)"),
+    (("r",), "refresh every identity now (logins that failed stay stopped)"),
+    (("space",), "pause or resume the automatic rounds"),
+    (("t",), "token check: a fresh token request, its claims and expiry"),
+    (("h",), "HEAD check: one HEAD now, every header and the parse (costs no pull)"),
+    (
+        ("c",),
+        "compare: best first by pulls remaining, ★ marks the identity to pull with now; "
+        "in a check or the report: copy it as text",
+    ),
+    (("a", "e", "d"), "add, edit, delete an identity (secrets go to the OS keyring)"),
+    (("p",), "scan-budget planner against the selected identity's limit"),
+    (("x",), "explain a pasted error line: which limit it is and what to do"),
+    (("i",), "import the Docker Hub login from Docker's config.json (into the keyring)"),
+    (("w",), "triage report of every identity (redacted): c copies it, s saves it"),
+    (("ctrl+p",), "command palette: every command with its key, per identity; themes"),
+    (("?",), "help: this screen, every key and what each state means"),
+    (("q",), "quit"),
 )
 
 
 class HelpScreen(ModalScreen[None]):
+    KEYS = KEYS
     BINDINGS = [Binding("escape,q,question_mark", "dismiss_help", "Close")]
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
@@ -50,7 +56,7 @@ class HelpScreen(ModalScreen[None]):
         keys.add_column(style="bold cyan", no_wrap=True)
         keys.add_column()
         for key, what in KEYS:
-            keys.add_row(key, what)
+            keys.add_row(" ".join(key), what)
         states = Table(box=None, padding=(0, 2), show_header=False)
         states.add_column(no_wrap=True)
         states.add_column()
@@ -72,6 +78,7 @@ class HelpScreen(ModalScreen[None]):
                     notes,
                 )
             )
+        yield Footer(compact=True)
 
     def action_dismiss_help(self) -> None:
         self.dismiss(None)

@@ -15,11 +15,19 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Footer, Input, Label, Static
 
-from pullwatch.identities.model import ConfigError, Identity, IdentityError, check_change
+from pullwatch.identities.model import (
+    ConfigError,
+    Identity,
+    IdentityError,
+    check_change,
+    check_username,
+    looks_like_token,
+)
 from pullwatch.identities.secrets import KeyringHealth, SecretStoreError
 from pullwatch.identities.store import IdentityStore
+from pullwatch.tui.screens.keys import FIELD_NAVIGATION
 
 FIELDS = ("label", "username", "secret", "warn")
 
@@ -27,7 +35,11 @@ FIELDS = ("label", "username", "secret", "warn")
 class IdentityForm(ModalScreen[str | None]):
     """Dismisses with the saved identity's label, or None when cancelled."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "save", "Save")]
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save"),
+        Binding("escape", "cancel", "Cancel"),
+        *FIELD_NAVIGATION,
+    ]
     DEFAULT_CSS = """
     IdentityForm { align: center middle; }
     IdentityForm > VerticalScroll {
@@ -36,12 +48,14 @@ class IdentityForm(ModalScreen[str | None]):
         scrollbar-gutter: stable;
     }
     IdentityForm #form-title { text-style: bold; margin-bottom: 1; }
-    IdentityForm #keyring-note { color: $warning; margin-bottom: 1; display: none; }
+    IdentityForm #keyring-note { color: $text-warning; margin-bottom: 1; display: none; }
     IdentityForm #keyring-note.shown { display: block; }
     IdentityForm Label { margin-top: 1; text-style: bold; }
     IdentityForm Input { margin: 0 0; background: $boost; }
     IdentityForm .hint { color: $text-muted; width: 1fr; }
-    IdentityForm .error { color: $error; height: auto; width: 1fr; }
+    IdentityForm .error { color: $text-error; text-style: bold; height: auto; width: 1fr; }
+    IdentityForm #username-note { color: $text-warning; height: auto; width: 1fr; display: none; }
+    IdentityForm #username-note.shown { display: block; }
     IdentityForm #form-error { margin-top: 1; }
     IdentityForm #form-buttons { height: auto; margin-top: 1; align-horizontal: right; }
     IdentityForm Button { margin-left: 2; }
@@ -52,6 +66,8 @@ class IdentityForm(ModalScreen[str | None]):
         self._store = store
         self._existing = existing
         self._saving = False
+        self._token_shown = False  # the Docker ID field holds something token-shaped
+        self._logins: dict[str, str | None] = {}  # label -> username, of the saved identities
 
     def compose(self) -> ComposeResult:
         editing = self._existing
@@ -79,6 +95,7 @@ class IdentityForm(ModalScreen[str | None]):
                 compact=True,
             )
             yield Static(classes="error", id="username-error")
+            yield Static(id="username-note")
             yield Label("Personal access token")
             yield Static(
                 "Stored in the OS keyring only, never in a file."
@@ -100,10 +117,40 @@ class IdentityForm(ModalScreen[str | None]):
             with Horizontal(id="form-buttons"):
                 yield Button("Cancel", id="cancel", compact=True)
                 yield Button("Save", variant="primary", id="save", compact=True)
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#label", Input).focus()
         self._check_keyring()
+        try:
+            self._logins = {i.label: i.username for i in self._store.load().identities}
+        except ConfigError:
+            self._logins = {}  # said when saving
+        self._note_shared_login(self.query_one("#username", Input).value)
+
+    def _shared_login(self, username: str) -> list[str]:
+        """The other identities that log in as `username`: one account, one bucket."""
+        mine = self._existing.label if self._existing is not None else None
+        folded = username.strip().casefold()
+        return [
+            label
+            for label, other in self._logins.items()
+            if folded and label != mine and other is not None and other.casefold() == folded
+        ]
+
+    def _note_shared_login(self, username: str) -> None:
+        others = self._shared_login(username)
+        note = self.query_one("#username-note", Static)
+        note.set_class(bool(others), "shown")
+        if not others:
+            return
+        names = ", ".join(others)
+        note.update(
+            Content(
+                f"{names} also log{'' if len(others) > 1 else 's'} in as {username.strip()}: "
+                "one account, one bucket - their pulls are counted together."
+            )
+        )
 
     @work(thread=True, exit_on_error=False, group="form-keyring")
     def _check_keyring(self) -> None:
@@ -179,6 +226,20 @@ class IdentityForm(ModalScreen[str | None]):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.action_save()
 
+    def on_input_changed(self, event: Input.Changed) -> None:
+        """A token typed or pasted into the Docker ID field is hidden at once, and said so."""
+        if event.input.id != "username":
+            return
+        token = looks_like_token(event.value)
+        self._note_shared_login("" if token else event.value)
+        if event.input.password != token:
+            event.input.password = token
+        if token:
+            self._set_error("username", check_username(event.value))
+        elif self._token_shown:
+            self._set_error("username", None)
+        self._token_shown = token
+
     def action_cancel(self) -> None:
         self.dismiss(None)
 
@@ -224,4 +285,13 @@ class IdentityForm(ModalScreen[str | None]):
         self.query_one("#secret", Input).value = ""
         if warning:
             self.notify(warning, severity="warning", timeout=10)
+        username = self.query_one("#username", Input).value.strip()
+        others = self._shared_login(username)
+        if others:
+            self.notify(
+                f"{label} and {', '.join(others)} log in as {username}: one account, one "
+                "bucket - their pulls are counted together",
+                severity="warning",
+                timeout=10,
+            )
         self.dismiss(label)

@@ -21,7 +21,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Footer, Input, Label, Static
 
 from pullwatch.identities.docker_config import (
     DEFAULT_HELPER_TIMEOUT,
@@ -34,16 +34,18 @@ from pullwatch.identities.docker_config import (
     import_login,
     load_docker_config,
     lookup_steps,
+    plan_import,
 )
 from pullwatch.identities.secrets import SecretStoreError
 from pullwatch.identities.store import ConfigError, IdentityError, IdentityStore
 from pullwatch.redact import one_line
+from pullwatch.tui.screens.keys import FIELD_NAVIGATION
 
 
 class ImportDockerScreen(ModalScreen[str | None]):
     """Dismisses with the imported identity's label, or None."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), *FIELD_NAVIGATION]
     DEFAULT_CSS = """
     ImportDockerScreen { align: center middle; }
     ImportDockerScreen > VerticalScroll {
@@ -55,7 +57,9 @@ class ImportDockerScreen(ModalScreen[str | None]):
     ImportDockerScreen #import-label-row.shown { display: block; }
     ImportDockerScreen Label { text-style: bold; }
     ImportDockerScreen Input { background: $boost; }
-    ImportDockerScreen #import-error { color: $error; margin-top: 1; height: auto; }
+    ImportDockerScreen #import-error {
+        color: $text-error; text-style: bold; margin-top: 1; height: auto;
+    }
     ImportDockerScreen #import-buttons { height: auto; margin-top: 1; align-horizontal: right; }
     ImportDockerScreen Button { margin-left: 2; }
     """
@@ -87,6 +91,7 @@ class ImportDockerScreen(ModalScreen[str | None]):
             with Horizontal(id="import-buttons"):
                 yield Button("Cancel", id="cancel", compact=True)
                 yield Button("Look up", variant="primary", id="run", compact=True, disabled=True)
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self._read_config()
@@ -101,18 +106,32 @@ class ImportDockerScreen(ModalScreen[str | None]):
             config = str(exc)
         self.app.call_from_thread(self._config_read, config)
 
+    def _nothing_to_do(self) -> None:
+        """Nothing can be imported: no Look up (or Import) button, Cancel becomes Close."""
+        self.query_one("#run", Button).display = False
+        cancel = self.query_one("#cancel", Button)
+        cancel.label = "Close"
+        cancel.focus()
+
     def _config_read(self, config: DockerConfig | str) -> None:
         body = self.query_one("#import-body", Static)
         if isinstance(config, str):
             self.status = "nothing"
             body.update(Text(config, style="red"))
+            self._nothing_to_do()
             return
         self._config = config
         steps = lookup_steps(config) if config.exists else []
         if not steps:
             self.status = "nothing"
             reason = "does not exist" if not config.exists else "has no Docker Hub login"
-            body.update(Text(f"{config.path} {reason}: nothing to import.", style="yellow"))
+            body.update(
+                Text.assemble(
+                    (f"{config.path} {reason}: nothing to import.", "yellow"),
+                    "\nLog in with `docker login` first, or add the identity with `a`.",
+                )
+            )
+            self._nothing_to_do()
             return
         text = Text(f"Docker's config: {config.path}\nDocker Hub's login is looked up in:\n")
         for step in steps:
@@ -184,7 +203,7 @@ class ImportDockerScreen(ModalScreen[str | None]):
         if result.login is None:
             self.status = "not_found"
             body.update(Text.assemble(("No importable Docker Hub login.\n", "bold yellow"), notes))
-            self.query_one("#run", Button).disabled = True
+            self._nothing_to_do()
             return
         self._login = result.login
         self.status = "found"
@@ -200,9 +219,25 @@ class ImportDockerScreen(ModalScreen[str | None]):
                 "refuses it when two-factor authentication is on.",
                 style="yellow",
             )
-        body.update(message)
         label = self.query_one("#import-label", Input)
         label.value = result.login.username
+        try:  # a label that is taken: the free one the CLI's --dry-run offers, said why
+            config = self._store.load()
+        except ConfigError:
+            config = None  # said when saving
+        plan = plan_import(config, result.login) if config is not None else None
+        if config is not None and plan is not None and plan.problem and plan.instead:
+            login = result.login
+            label.value = plan.instead
+            same = [i.label for i in config.identities if i.username == login.username]
+            why = (
+                f"Docker ID {login.username} is already identity {same[0]!r} (a second identity "
+                "on the account shares its bucket)"
+                if same
+                else f"An identity called {plan.label!r} exists"
+            )
+            message.append(f"\n{why}: proposed label {plan.instead}.", style="yellow")
+        body.update(message)
         self.query_one("#import-label-row").add_class("shown")
         run = self.query_one("#run", Button)
         run.label = "Import"

@@ -15,16 +15,17 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Footer, Input, Label, Static
 
 from pullwatch.identities.cryptfile import Unlocker
 from pullwatch.identities.secrets import KeyringHealth
+from pullwatch.tui.screens.keys import FIELD_NAVIGATION
 
 
 class PassphraseScreen(ModalScreen[bool]):
     """Dismisses with True once unlocked, False when skipped."""
 
-    BINDINGS = [Binding("escape", "skip", "Skip")]
+    BINDINGS = [Binding("escape", "skip", "Skip"), *FIELD_NAVIGATION]
     DEFAULT_CSS = """
     PassphraseScreen { align: center middle; }
     PassphraseScreen > Vertical {
@@ -35,7 +36,9 @@ class PassphraseScreen(ModalScreen[bool]):
     PassphraseScreen .hint { color: $text-muted; }
     PassphraseScreen Label { margin-top: 1; text-style: bold; }
     PassphraseScreen Input { background: $boost; }
-    PassphraseScreen #passphrase-error { color: $error; height: auto; margin-top: 1; }
+    PassphraseScreen #passphrase-error {
+        color: $text-error; text-style: bold; height: auto; margin-top: 1;
+    }
     PassphraseScreen #passphrase-buttons { height: auto; margin-top: 1; align-horizontal: right; }
     PassphraseScreen Button { margin-left: 2; }
     """
@@ -69,6 +72,7 @@ class PassphraseScreen(ModalScreen[bool]):
             with Horizontal(id="passphrase-buttons"):
                 yield Button("Skip", id="skip", compact=True)
                 yield Button("Unlock", variant="primary", id="unlock", compact=True)
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#passphrase", Input).focus()

@@ -31,6 +31,7 @@ from pullwatch.planner import (
     parse_duration,
     quota_from_assessment,
 )
+from pullwatch.tui.screens.keys import FIELD_NAVIGATION
 
 # (input id, label, default, placeholder)
 FIELDS: tuple[tuple[str, str, str, str], ...] = (
@@ -55,7 +56,7 @@ def plan_quota(assessment: Assessment | None) -> Quota:
 
 
 class PlanScreen(Screen[None]):
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back"), *FIELD_NAVIGATION]
     DEFAULT_CSS = """
     PlanScreen > #plan-title { height: auto; padding: 0 1; background: $panel; text-style: bold; }
     PlanScreen > VerticalScroll { padding: 0 1; }
@@ -89,7 +90,7 @@ class PlanScreen(Screen[None]):
                     yield Label(label)
                     yield Input(value=default, placeholder=placeholder, id=key, compact=True)
             yield Static(id="plan-result")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#repositories", Input).focus()

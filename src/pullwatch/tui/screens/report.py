@@ -1,7 +1,8 @@
 """`w`: the triage report of every identity, redacted, to copy or save for a ticket.
 
 Built from the latest readings (no probe). `c` copies it as Markdown (OSC 52), `s` saves it as
-a Markdown file readable by the owner only, under the data directory's `reports/`.
+a Markdown file readable by the owner only, under the data directory's `reports/` (the demo,
+whose data directory goes away when it quits: in the current directory).
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from pullwatch.paths import ensure_private_dir
 from pullwatch.report import Report, render_markdown, render_text
 
 
-def save_report(directory: Path, markdown: str, at: float) -> Path:
-    """Write the report atomically as `pullwatch-report-<UTC time>.md` (mode 0600)."""
-    ensure_private_dir(directory)
+def save_report(directory: Path, markdown: str, at: float, *, own_dir: bool = True) -> Path:
+    """Write the report atomically as `pullwatch-report-<UTC time>.md` (mode 0600). `own_dir`:
+    the directory is pullwatch's, created (or tightened) to 0700; else it is used as it is."""
+    if own_dir:
+        ensure_private_dir(directory)
     stamp = dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     target = directory / f"pullwatch-report-{stamp}.md"
     fd, temp = tempfile.mkstemp(prefix=".report.", dir=directory)
@@ -51,11 +54,12 @@ class ReportScreen(Screen[None]):
     ReportScreen > VerticalScroll { padding: 0 1; }
     """
 
-    def __init__(self, report: Report, *, save_dir: Path) -> None:
+    def __init__(self, report: Report, *, save_dir: Path, own_dir: bool = True) -> None:
         super().__init__()
         self.report = report
         self.markdown = render_markdown(report)
         self._save_dir = save_dir
+        self._own_dir = own_dir
         self.saved_to: Path | None = None
 
     def compose(self) -> ComposeResult:
@@ -66,7 +70,7 @@ class ReportScreen(Screen[None]):
         )
         with VerticalScroll():
             yield Static(Text(render_text(self.report)), id="report-body")
-        yield Footer()
+        yield Footer(compact=True)
 
     def action_copy(self) -> None:
         self.app.copy_to_clipboard(self.markdown)
@@ -79,7 +83,9 @@ class ReportScreen(Screen[None]):
     @work(thread=True, exit_on_error=False, group="report-save", exclusive=True)
     def _save(self) -> None:
         try:
-            path = save_report(self._save_dir, self.markdown, self.report.generated_at)
+            path = save_report(
+                self._save_dir, self.markdown, self.report.generated_at, own_dir=self._own_dir
+            )
         except OSError as exc:
             self.app.call_from_thread(
                 self.notify, f"not saved: {exc.strerror or exc}", severity="error"

@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
+from textual.css.query import NoMatches
 from textual.widgets import Sparkline, Static
 
 from pullwatch.assess import Assessment
@@ -99,9 +100,12 @@ class DetailPane(VerticalScroll):
         self.query_one("#detail-spark-caption", Static).update(caption)
 
     def tick(self, now: float) -> None:
-        if not self.is_mounted:  # the app is closing: the pane's children may be gone
+        if not self.is_mounted:
             return
-        clock = self.query_one("#detail-clock", Static)
+        try:
+            clock = self.query_one("#detail-clock", Static)
+        except NoMatches:  # the app is closing: the pane's children are removed first
+            return
         text = _clock_line(self._assessment, now, self._next_attempt, self._halted, self._outlook)
         if text != self._last_clock:
             steady = same_shape(clock, self._last_clock, text)

@@ -1,4 +1,5 @@
-"""The header line: identity count, registry, next-round countdown, keyring status."""
+"""The header line: identity count, registry, next-round countdown; then, when they need
+attention, the failure every identity shares (said once), the keyring and the history."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ class StatusLine(Static):
         self.next_round_in: float | None = None
         self.keyring_problem: str | None = None
         self.history_problem: str | None = None
+        self.registry_problem: str | None = None  # every identity failed the same way
         self._last: Text | None = None
 
     def render_text(self) -> Text:
@@ -53,6 +55,11 @@ class StatusLine(Static):
             text.append(f"next round {format_clock(self.next_round_in)}")
         if self.comparing:
             text.append(" · best first", style="bold green")
+        if self.registry_problem:
+            text.append("\n")
+            text.append("every identity:", style="bold reverse")
+            text.append(" ")
+            text.append(self.registry_problem)
         if self.keyring_problem:
             text.append("\n")
             text.append("keyring: ", style="bold red")
