@@ -681,7 +681,7 @@ class BackgroundWriter:
 
     def __init__(self, open_history: Callable[[], History]) -> None:
         self._open = open_history
-        self._queue: queue.Queue[Reading | None] = queue.Queue()
+        self._queue: queue.Queue[Reading | _Marker | None] = queue.Queue()
         self._written = 0
         self._failed = 0
         self._last_error: str | None = None
@@ -698,7 +698,7 @@ class BackgroundWriter:
     def flush(self, timeout: float = 5.0) -> None:
         """Wait until everything submitted so far has been handled (for tests and shutdown)."""
         done = threading.Event()
-        self._queue.put(_Marker(done))  # type: ignore[arg-type]
+        self._queue.put(_Marker(done))
         done.wait(timeout)
 
     def close(self, timeout: float = 5.0) -> None:

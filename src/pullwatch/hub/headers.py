@@ -252,8 +252,6 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
             when = email.utils.parsedate_to_datetime(text)
         except (TypeError, ValueError, IndexError, OverflowError):
             return None
-        if when is None:
-            return None
         try:
             seconds = when.timestamp() - now
         except (OverflowError, ValueError, OSError):

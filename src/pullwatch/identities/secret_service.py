@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from jeepney import (  # type: ignore[import-untyped]
+from jeepney import (
     DBusAddress,
     DBusErrorResponse,
     HeaderFields,

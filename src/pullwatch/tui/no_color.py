@@ -11,6 +11,8 @@ reversed - every bad state is (`format.STATE_STYLES`). Text set in theme colours
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.terminal_theme import TerminalTheme
 from textual.app import App
 
@@ -31,7 +33,7 @@ LEGIBLE_DARK = _palette(_DARK_TEXT, (18, 18, 18))
 LEGIBLE_LIGHT = _palette(_LIGHT_TEXT, (240, 240, 240))
 
 
-def keep_contrast(app: App[object]) -> None:
+def keep_contrast(app: App[Any]) -> None:
     """Under NO_COLOR (`app.no_color`), named colours are drawn as plain text."""
     if app.no_color:
         app.ansi_theme_dark = LEGIBLE_DARK

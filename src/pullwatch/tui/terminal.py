@@ -62,7 +62,7 @@ def hangup_safe_output() -> Iterator[HangupSafeStream | None]:
         yield None
         return
     safe = HangupSafeStream(original)
-    sys.__stderr__ = safe  # type: ignore[misc]  # the attribute Textual's driver reads
+    sys.__stderr__ = safe  # type: ignore[misc,assignment]  # what Textual's driver writes to
     try:
         yield safe
     finally:
