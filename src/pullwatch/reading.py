@@ -188,8 +188,9 @@ class Reading:
     docker_hub: bool = True  # the registry is Docker Hub (or speaks as it: its token service)
 
     def __post_init__(self) -> None:
-        if isinstance(self.source, str):  # a convenience for tests and hand-made readings
-            object.__setattr__(self, "source", parse_source(self.source))
+        given: object = self.source  # a string is a convenience for tests and hand-made readings
+        if isinstance(given, str):
+            object.__setattr__(self, "source", parse_source(given))
 
     @classmethod
     def unknown(cls, label: str, username: str | None, at: float) -> Reading:
