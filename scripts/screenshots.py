@@ -21,12 +21,12 @@ from textual.pilot import Pilot
 
 from pullwatch.clock import ManualClock
 from pullwatch.demo import Demo, start_demo
+from pullwatch.simhub.named import SIMHUB_NAME
 from pullwatch.tui.app import PullwatchApp, make_app
 from pullwatch.tui.screens.checks import CheckScreen
 
 OUT = Path(__file__).resolve().parents[1] / "screenshots"
 SIZE = (120, 32)
-PORT = 47624
 LATENCY = 0.04
 
 
@@ -40,13 +40,16 @@ async def wait_for_check(app: PullwatchApp) -> None:
     raise RuntimeError("the check did not finish")
 
 
-async def shoot(name: str, steps: Callable[[Pilot[None], PullwatchApp, Demo], Awaitable[None]]) -> Path:
+Steps = Callable[[Pilot[None], PullwatchApp, Demo], Awaitable[None]]
+
+
+async def shoot(name: str, steps: Steps) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         demo = start_demo(
             clock=ManualClock(real_monotonic=True),
             traffic=False,
             workdir=Path(tmp) / "demo",
-            port=PORT,
+            name=SIMHUB_NAME,
         )
         demo.model.faults.latency = LATENCY
         try:

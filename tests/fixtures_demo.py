@@ -1,7 +1,8 @@
 """Pytest plugin: the demo (simulated hub, in-memory keyring, throwaway config) on a frozen clock.
 
-`demo` runs the demo's simulator on a free port; `snapshot_demo` on a fixed one, so the URLs a
-snapshot shows never change. Both assert at teardown that no manifest was ever fetched with GET.
+Both run the demo's simulator on a free port; `snapshot_demo`'s says it is
+`http://simhub.localhost` (simhub/named.py), so the URLs a snapshot shows never change and test
+runs can share a machine. Both assert at teardown that no manifest was ever fetched with GET.
 """
 
 from __future__ import annotations
@@ -13,12 +14,11 @@ import pytest
 
 from pullwatch.clock import ManualClock
 from pullwatch.demo import Demo, start_demo
+from pullwatch.simhub.named import SIMHUB_NAME
 
-SNAPSHOT_PORT = 47623
 
-
-def _demo(clock: ManualClock, workdir: Path, port: int) -> Iterator[Demo]:
-    demo = start_demo(clock=clock, traffic=False, workdir=workdir, port=port)
+def _demo(clock: ManualClock, workdir: Path, name: str | None) -> Iterator[Demo]:
+    demo = start_demo(clock=clock, traffic=False, workdir=workdir, name=name)
     try:
         yield demo
     finally:
@@ -29,9 +29,9 @@ def _demo(clock: ManualClock, workdir: Path, port: int) -> Iterator[Demo]:
 
 @pytest.fixture
 def demo(clock: ManualClock, tmp_path: Path) -> Iterator[Demo]:
-    yield from _demo(clock, tmp_path / "demo", 0)
+    yield from _demo(clock, tmp_path / "demo", None)
 
 
 @pytest.fixture
 def snapshot_demo(clock: ManualClock, tmp_path: Path) -> Iterator[Demo]:
-    yield from _demo(clock, tmp_path / "demo", SNAPSHOT_PORT)
+    yield from _demo(clock, tmp_path / "demo", SIMHUB_NAME)

@@ -427,7 +427,9 @@ def test_normalize_registry() -> None:
     assert normalize_registry("registry-1.docker.io") == "https://registry-1.docker.io"
     assert normalize_registry("docker.io") == "https://registry-1.docker.io"
     assert normalize_registry("http://127.0.0.1:5000/") == "http://127.0.0.1:5000"
-    for bad in ("http://registry.example.com", "ftp://x", "https://u:p@host", "https://h/path", ""):
+    assert normalize_registry("http://simhub.localhost") == "http://simhub.localhost"  # RFC 6761
+    bad_urls = ("http://registry.example.com", "http://localhost.example.com", "ftp://x")
+    for bad in (*bad_urls, "https://u:p@host", "https://h/path", ""):
         with pytest.raises(ConfigurationError):
             normalize_registry(bad)
 

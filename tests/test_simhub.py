@@ -892,3 +892,25 @@ def test_serve_main_runs_until_interrupted(stop_signal: signal.Signals) -> None:
             process.wait()
     assert process.returncode == 0
     assert "Traceback" not in stderr
+
+
+def test_two_named_hubs_share_a_name_and_each_answers_its_own_client(tmp_path: Path) -> None:
+    """What lets snapshot runs share a machine: each hub takes a free port, both say they are
+    http://simhub.localhost (the URL a snapshot shows), and each runtime reaches its own."""
+    from pullwatch.demo import start_demo
+    from pullwatch.simhub.named import SIMHUB_NAME
+
+    first, second = (
+        start_demo(clock=ManualClock(), traffic=False, workdir=tmp_path / d, name=SIMHUB_NAME)
+        for d in "ab"
+    )
+    try:
+        assert first.server.url == second.server.url == "http://simhub.localhost"
+        assert first.server.port != second.server.port
+        second.model.consume("anonymous", 10)  # only the second hub's anonymous bucket
+        readings = [demo.runtime.probe_round(["anonymous"])[0] for demo in (first, second)]
+        assert [r.remaining for r in readings] == [76, 66]
+        assert [demo.model.counters["head"] for demo in (first, second)] == [1, 1]
+    finally:
+        first.close()
+        second.close()

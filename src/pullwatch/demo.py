@@ -159,11 +159,12 @@ def start_demo(
     traffic: bool = True,
     workdir: Path | None = None,
     port: int = 0,
+    name: str | None = None,
 ) -> Demo:
     """Start the simulated hub and a throwaway config with the demo identities in it.
 
-    `port` 0 picks a free one; screenshots and snapshots pass a fixed one so the URLs they show
-    stay the same from run to run.
+    `port` 0 picks a free one. `name` (screenshots and snapshots: `simhub.localhost`) makes the
+    URLs shown the same from run to run without a fixed port (simhub/named.py).
     """
     root = workdir or Path(tempfile.mkdtemp(prefix="pullwatch-demo-"))
     paths = Paths(config_dir=root / "config", data_dir=root / "data", cache_dir=root / "cache")
@@ -172,9 +173,16 @@ def start_demo(
     for account in DEMO_ACCOUNTS:
         if store.load().get(account.label) is None:
             store.add(Identity(account.label, account.username), account.secret)
-    server = SimHubServer(build_demo_model(clock), port=port).start()
+    server = SimHubServer(build_demo_model(clock), port=port, name=name).start()
     try:
-        runtime = build_runtime(paths, registry=server.url, secrets=secrets, clock=clock, env={})
+        runtime = build_runtime(
+            paths,
+            registry=server.url,
+            secrets=secrets,
+            clock=clock,
+            env={},
+            transport=server.transport(),
+        )
     except Exception:
         server.stop()
         raise

@@ -170,8 +170,8 @@ def _facts(entry: IdentityReport, now: float) -> list[tuple[str, str]]:
             probe.append(f"Retry-After {r.retry_after:.0f} s")
         rows.append(("Last probe", ", ".join(probe)))
     recovery = recovery_line(a.recovery, now)
-    if recovery:
-        rows.append(("Recovery", recovery))
+    if recovery:  # `Recovery: next pull back <= 1h00m, full <= 1h00m (an estimate)`
+        rows.append(("Recovery", f"{recovery.removeprefix('recovery (estimate): ')} (an estimate)"))
     if a.forecast is not None:
         rows.append(("Forecast", a.forecast.text(now)))
     rows.append(("Meaning", _s(a.advice.meaning)))

@@ -41,6 +41,8 @@ from pullwatch.refusals import FILE_NAME as REFUSALS_FILE
 from pullwatch.refusals import RefusalMemory
 
 if TYPE_CHECKING:
+    import httpx
+
     from pullwatch.identities.cryptfile import Unlocker
 
 ENV_REGISTRY = "PULLWATCH_REGISTRY"
@@ -67,6 +69,7 @@ class Runtime:
     warn_within: float | None = None  # --warn-within: overrides the config's warn_within
     ledger: TokenLedger = field(default_factory=lambda: TokenLedger(None))
     trust: TrustConfig | None = None  # https trust (hub/tls.py); None: the system's and the env
+    transport: httpx.AsyncBaseTransport | None = None  # None: the client's own (a named simhub)
 
     @property
     def repository(self) -> str:
@@ -91,6 +94,7 @@ class Runtime:
             challenge_cache=cache,
             on_token=self.ledger.remember,
             trust=self.trust,
+            transport=self.transport,
         )
 
     def refusals(self) -> RefusalMemory:
@@ -215,6 +219,7 @@ def build_runtime(
     clock: Clock = SYSTEM_CLOCK,
     env: Mapping[str, str] | None = None,
     ca_cert: str | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> Runtime:
     """Load the config (raises ConfigError) and resolve registry, repository and the CAs
     trusted for https (`ca_cert`: --ca-cert, else PULLWATCH_CA_CERT, else the config's)."""
@@ -261,6 +266,7 @@ def build_runtime(
         unlocker=unlocker,
         ledger=TokenLedger(paths.data_dir / LEDGER_FILE, clock),
         trust=trust,
+        transport=transport,
     )
 
 

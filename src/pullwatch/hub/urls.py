@@ -33,7 +33,8 @@ class ConfigurationError(ValueError):
 
 
 def is_loopback(host: str) -> bool:
-    if host == "localhost":
+    """`localhost`, a `.localhost` name (RFC 6761 keeps them on loopback), or a loopback IP."""
+    if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback

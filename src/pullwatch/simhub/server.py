@@ -49,10 +49,13 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from pullwatch.simhub.model import ANONYMOUS, Account, Faults, HubModel, Quota, TokenGrant
+
+if TYPE_CHECKING:
+    import httpx
 
 HUGE_BODY_SIZE = 50 * 1024 * 1024
 MAX_REQUEST_BODY = 1024 * 1024
@@ -763,9 +766,17 @@ class SimHubServer:
         port: int = 0,
         *,
         tls: ssl.SSLContext | None = None,
+        name: str | None = None,
     ):
+        """`name`: say the registry is `http://<name>` (realm included) instead of
+        `http://127.0.0.1:<port>`; clients reach it through `transport()` (simhub/named.py)."""
         self.model = model if model is not None else HubModel()
         self._httpd = _HTTPServer((host, port), self.model, tls)
+        self.name = name
+        if name is not None:
+            if tls is not None:
+                raise ValueError("a named simulated hub is plain http")
+            self._httpd.base_url = f"http://{name}"
         self._wake_r, self._wake_w = socket.socketpair()
         self._thread: threading.Thread | None = None
         self._stopped = False
@@ -778,6 +789,14 @@ class SimHubServer:
     def url(self) -> str:
         """`http://127.0.0.1:<port>` (https with `tls`): the registry URL; realm `<url>/token`."""
         return self._httpd.base_url
+
+    def transport(self) -> httpx.AsyncBaseTransport | None:
+        """What a client needs to reach a named hub (None: its URL reaches it as it is)."""
+        if self.name is None:
+            return None
+        from pullwatch.simhub.named import NamedLoopbackTransport
+
+        return NamedLoopbackTransport(self.name, self.port)
 
     def start(self) -> SimHubServer:
         """Serve in a background daemon thread; returns self."""
