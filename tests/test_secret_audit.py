@@ -1,7 +1,7 @@
 """The secret audit: every command and screen that touches a secret, then a search of everything
 written and shown for the secrets, every token the simulator issued, and every jti id.
 
-One test drives, against the simulated hub (with a phase where its error bodies echo
+Three tests drive, against the simulated hub (with a phase where its error bodies echo
 `as '<user>': dckr_jti_<id>` like Docker's authenticated 429):
 
 - the CLI, one line per command (`CLI_STEPS`, `ECHO_STEPS`): identity add/list/remove/
@@ -12,9 +12,10 @@ One test drives, against the simulated hub (with a phase where its error bodies 
   check, HEAD check, copy-as-text, help, the detail pane under the echoing faults, and the
   report/explain screens - with an SVG screenshot saved after each.
 
-Then every file under the config and data directories, the report file, the screenshots, all
-captured stdout/stderr, log records and clipboard text are searched: zero hits. Config file
-0600, its directory 0700. Adding a command is one line in a list.
+After each command or screen, every file under the config and data directories, the report
+files, the screenshots, all captured stdout/stderr and clipboard text are searched, so a leak
+names the step that made it; then the log records. Zero hits. Config file 0600, its directory
+0700. Adding a command is one line in a list.
 """
 
 from __future__ import annotations
@@ -255,14 +256,14 @@ def tui_steps(audit: Audit) -> list[tuple[str, Callable[[PullwatchApp, Any], Awa
             return
         await select(app, pilot, "ci")
         await pilot.press(key)
-        await pilot.pause(0.3)
+        await wait_for(lambda: app.screen is not app.dashboard)
         if text is not None:
             await paste(app, pilot, text)
         await app.workers.wait_for_complete()
-        await pilot.pause(0.3)
+        await pilot.pause()
         audit.screen(app, name)
         await pilot.press("escape")
-        await pilot.pause()
+        await wait_for(lambda: app.screen is app.dashboard)
 
     async def report_screen(app: PullwatchApp, pilot: Any) -> None:
         await optional_screen(app, pilot, "w", "report")
@@ -371,99 +372,148 @@ class _ThreadStop(asyncio.Event):
             threading.Event().wait(0.01)
 
 
-async def test_no_secret_token_or_jti_in_anything_written_or_shown(
+ADD_STEPS = [step for step in CLI_STEPS if step[:2] == ("identity", "add")]
+LOGINS = {ALICE.secret, TYPO_SECRET, ERIN.secret, BOB.secret, TUI_SECRET, TUI_EDITED_SECRET}
+
+
+@pytest.fixture
+def audit(
     paths: Paths,
     simhub: SimHubServer,
-    clock: ManualClock,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    caplog: pytest.LogCaptureFixture,
     cli_keyring: MemoryKeyring,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    caplog.set_level(logging.DEBUG)
+) -> Audit:
+    """A config dir, the simulator, Docker's own config.json (it holds a secret by design: it is
+    not searched) and the error line a user would paste, holding a real jti."""
     audit = Audit(paths, simhub, tmp_path / "audit", capsys)
     audit.outputs.mkdir(parents=True)
-    docker = audit.root / "docker"  # Docker's own config: holds the secret by design
+    docker = audit.root / "docker"
     docker.mkdir()
     login = base64.b64encode(f"{IMPORTED_USER}:{ALICE.secret}".encode()).decode()
     (docker / "config.json").write_text(
         json.dumps({"auths": {"https://index.docker.io/v1/": {"auth": login}}})
     )
     monkeypatch.setenv("DOCKER_CONFIG", str(docker))  # for the dashboard's import screen
+    jti = simhub.model.jti_for(ALICE.username)
+    audit.pasted = (f"toomanyrequests: You have reached your pull rate limit as "
+                    f"'{ALICE.username}': {jti}. You may increase the limit by authenticating "
+                    f"and upgrading")  # fmt: skip
+    return audit
 
+
+def needles(audit: Audit) -> set[str]:
+    """Every secret, and every token and jti id the simulator issued so far."""
+    found = set(LOGINS)
+    for grant in audit.server.model.issued_tokens():
+        found |= {grant.token, grant.jti}
+    return found
+
+
+def written_files(audit: Audit) -> list[Path]:
+    roots = (audit.paths.config_dir, audit.paths.data_dir, audit.outputs, audit.screenshots)
+    return sorted(p for root in roots if root.exists() for p in root.rglob("*") if p.is_file())
+
+
+def leaks(audit: Audit, extra: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    """(where, needle prefix) for every needle found in a written file (raw, and an SVG's
+    visible text), in what was shown, or in `extra`."""
+    haystacks: dict[str, str] = {}
+    for path in written_files(audit):
+        haystacks[str(path)] = path.read_bytes().decode("utf-8", "replace")
+        if path.suffix == ".svg":
+            haystacks[f"{path} (visible text)"] = svg_text(haystacks[str(path)])
+    haystacks |= audit.shown | (extra or {})
+    return sorted({(where, needle[:14] + "…") for where, text in haystacks.items()
+                   for needle in needles(audit) if needle in text})  # fmt: skip
+
+
+def run_steps(audit: Audit, steps: list[tuple[str, ...]]) -> list[tuple[str, str, str]]:
+    """Each command, then the search: a leak is reported with the command that made it."""
+    found: list[tuple[str, str, str]] = []
+    seen: set[tuple[str, str]] = set()
+    for step in steps:
+        audit.cli(step, audit.pasted)
+        for leak in leaks(audit):
+            if leak not in seen:
+                seen.add(leak)
+                found.append((audit.ran[-1], *leak))
+    return found
+
+
+def test_the_commands_leak_no_secret_token_or_jti(
+    audit: Audit, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every CLI command, searched after each: its stdout and stderr, and every file so far;
+    then the same commands while the simulator's error bodies echo the user and a jti."""
+    caplog.set_level(logging.DEBUG)
     known = set(build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
     missing = sorted({step[0] for step in CLI_STEPS + ECHO_STEPS} - known)
     assert missing == [], f"commands gone from the CLI: {missing}"
 
-    # 1. The CLI, in a worker thread (commands run their own event loops).
-    jti = simhub.model.jti_for(ALICE.username)
-    pasted = (f"toomanyrequests: You have reached your pull rate limit as '{ALICE.username}': "
-              f"{jti}. You may increase the limit by authenticating and upgrading")  # fmt: skip
-
-    audit.pasted = pasted
-
-    def run_cli(steps: list[tuple[str, ...]]) -> None:
-        for step in steps:
-            audit.cli(step, pasted)
-
-    await asyncio.to_thread(run_cli, CLI_STEPS)
-    simhub.model.faults.update({"status": {"token": 503}, "echo_jti": {"token"}})
-    await asyncio.to_thread(run_cli, ECHO_STEPS)
-    echoed = [text for where, text in audit.shown.items() if "dckr_jti_" in text]
+    assert run_steps(audit, CLI_STEPS) == []
+    audit.server.model.faults.update({"status": {"token": 503}, "echo_jti": {"token"}})
+    assert run_steps(audit, ECHO_STEPS) == []
+    echoed = [text for text in audit.shown.values() if "dckr_jti_" in text]
     assert echoed, "the simulator's echoed jti never reached the output: the audit is vacuous"
-    simhub.model.faults.clear()
+    assert leaks(audit, {"log records": caplog.text}) == []
 
-    # 2. pullwatch serve's /metrics.
-    await asyncio.to_thread(scrape_metrics, audit, clock)
+    # Private files; and the audit was not vacuous.
+    written = written_files(audit)
+    assert (audit.paths.config_file.stat().st_mode & 0o777) == 0o600
+    assert (audit.paths.config_dir.stat().st_mode & 0o777) == 0o700
+    assert ((audit.outputs / "report.txt").stat().st_mode & 0o777) == 0o600
+    assert any(p.name == "history.sqlite3" for p in written)
+    assert len(audit.server.model.issued_tokens()) >= 10
+    print(f"\nsecret audit, CLI: {len(audit.ran)} commands, {len(written)} files, "
+          f"{len(needles(audit))} needles")  # fmt: skip
 
-    # 3. The dashboard.
-    runtime = build_runtime(paths, registry=simhub.url, clock=clock, env={},
+
+def test_serve_metrics_leak_no_secret_token_or_jti(
+    audit: Audit, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`pullwatch serve`: one round, /metrics over HTTP, and everything it wrote."""
+    caplog.set_level(logging.DEBUG)
+    assert run_steps(audit, ADD_STEPS) == []
+    scrape_metrics(audit, clock)
+    assert audit.server.model.issued_tokens(), "serve asked for no token: the audit is vacuous"
+    assert leaks(audit, {"log records": caplog.text}) == []
+
+
+async def test_the_dashboard_leaks_no_secret_token_or_jti(
+    audit: Audit,
+    paths: Paths,
+    clock: ManualClock,
+    cli_keyring: MemoryKeyring,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Every screen that touches a secret, a screenshot after each, searched after each step
+    (with the clipboard), and the log."""
+    caplog.set_level(logging.DEBUG)
+    await asyncio.to_thread(run_steps, audit, [*ADD_STEPS, ("check",)])
+    runtime = build_runtime(paths, registry=audit.server.url, clock=clock, env={},
                             secrets=SecretStore(cli_keyring, timeout=2.0))  # fmt: skip
     app = make_app(runtime, interval=60, watch_terminal=False)
     copied: list[str] = []
     app.copy_to_clipboard = copied.append  # type: ignore[method-assign]
+    found: list[tuple[str, str, str]] = []
     async with app.run_test(size=(120, 40)) as pilot:
         await app.wait_for_round()
         await pilot.pause()
-        for _, step in tui_steps(audit):
+        for name, step in tui_steps(audit):
             await step(app, pilot)
+            clipboard = {f"clipboard {i}": text for i, text in enumerate(copied)}
+            found += [(name, *leak) for leak in leaks(audit, clipboard) if
+                      leak not in {tuple(f[1:]) for f in found}]  # fmt: skip
         await app.workers.wait_for_complete()
+    assert found == []
+    assert leaks(audit, {"log records": caplog.text}) == []
     assert cli_keyring.get_password("pullwatch", "tui") == TUI_EDITED_SECRET
-    for i, text in enumerate(copied):
-        audit.shown[f"clipboard {i}"] = text
     assert len(copied) >= 3
-
-    # 4. The search.
-    needles = {ALICE.secret, TYPO_SECRET, ERIN.secret, BOB.secret, TUI_SECRET, TUI_EDITED_SECRET}
-    grants = simhub.model.issued_tokens()
-    assert len(grants) >= 10
-    for grant in grants:
-        needles |= {grant.token, grant.jti}
-    written = sorted(
-        p
-        for root in (paths.config_dir, paths.data_dir, audit.outputs, audit.screenshots)
-        for p in root.rglob("*")
-        if p.is_file()
-    )
-    haystacks = {str(p): p.read_bytes().decode("utf-8", "replace") for p in written}
-    haystacks |= {f"{p} (visible text)": svg_text(haystacks[str(p)]) for p in written
-                  if p.suffix == ".svg"}  # fmt: skip
-    haystacks |= audit.shown
-    haystacks["log records"] = caplog.text
-    leaks = sorted({(where, needle[:14] + "…") for where, text in haystacks.items()
-                    for needle in needles if needle in text})  # fmt: skip
-    assert leaks == []
-
-    # Private files; and the audit was not vacuous.
-    assert (paths.config_file.stat().st_mode & 0o777) == 0o600
-    assert (paths.config_dir.stat().st_mode & 0o777) == 0o700
-    assert ((audit.outputs / "report.txt").stat().st_mode & 0o777) == 0o600
-    screenshots = [p for p in written if p.suffix == ".svg"]
+    screenshots = [p for p in written_files(audit) if p.suffix == ".svg"]
     assert len(screenshots) >= 8 and any(p.name.endswith("jti.svg") for p in screenshots)
-    assert any(p.name == "history.sqlite3" for p in written)
-    print(  # the closing note's numbers (pytest -s shows them)
-        f"\nsecret audit: {len(written)} files ({len(screenshots)} screenshots), "
-        f"{len(audit.shown)} captured outputs, {len(needles)} needles, {len(audit.ran)} steps"
+    print(
+        f"\nsecret audit, dashboard: {len(screenshots)} screenshots, {len(copied)} copies"
         + (f"; not in this build: {', '.join(audit.skipped)}" if audit.skipped else "")
     )
