@@ -119,10 +119,10 @@ class SecretStoreError(Exception):
 class MemoryKeyring(KeyringBackend):
     """An in-memory keyring for demo mode and tests. Never auto-selected (negative priority)."""
 
-    priority = -1  # type: ignore[assignment]
+    priority = -1
 
     def __init__(self) -> None:
-        super().__init__()
+        KeyringBackend.__init__(self)  # mypy: super() escapes untyped_calls_exclude
         self._lock = threading.Lock()
         self._entries: dict[tuple[str, str], str] = {}
 
@@ -180,7 +180,7 @@ def auto_backend(chosen: KeyringBackend, allow_plaintext: bool) -> KeyringBacken
     """
     if not isinstance(chosen, chainer.ChainerBackend):
         return chosen
-    members = list(chosen.backends)
+    members: list[KeyringBackend] = list(chosen.backends)  # a jaraco classproperty: Any
     usable = [
         member
         for member in members

@@ -196,6 +196,7 @@ class _HTTPServer(ThreadingHTTPServer):
     block_on_close = False
     request_queue_size = 1024
     allow_reuse_address = True
+    timeout = 0.0  # handle_request() after the selector said ready: never block in it
 
     def __init__(
         self, address: tuple[str, int], model: HubModel, tls: ssl.SSLContext | None = None
@@ -214,8 +215,9 @@ class _HTTPServer(ThreadingHTTPServer):
                 self.socket, server_side=True, do_handshake_on_connect=False
             )
         scheme = "https" if tls is not None else "http"
-        host, port = self.server_address[:2]
-        where = f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+        # server_address is typed str | bytes (for AF_UNIX); here it is always an IP address
+        host, port = str(self.server_address[0]), int(self.server_address[1])
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         self.base_url = f"{scheme}://{where}"
 
     def process_request(self, request: Any, client_address: Any) -> None:
@@ -815,7 +817,7 @@ class SimHubServer:
             while not httpd.stopping.is_set():
                 for key, _ in selector.select():
                     if key.fileobj is httpd and not httpd.stopping.is_set():
-                        httpd._handle_request_noblock()
+                        httpd.handle_request()
 
     def stop(self) -> None:
         """Stop serving and cut open connections, without waiting for hanging handlers."""
