@@ -594,7 +594,7 @@ def test_the_readme_documents_every_metric_the_exporter_emits(exported: frozense
     assert documented - exported == set(), "documented but never emitted"
 
 
-def test_rules_and_dashboard_need_nothing_but_the_forecast_beyond_the_exporter(
+def test_rules_and_dashboard_need_nothing_beyond_the_exporter(
     exported: frozenset[str],
 ) -> None:
     used = {n for rule in alerting_rules() for n in promql_metric_names(rule["expr"])}
