@@ -167,8 +167,13 @@ def every_rendering(
     return shown
 
 
-async def dashboard_detail(runtime: Any, *, select: str | None = None) -> str:
-    """The dashboard's detail pane (title and body) as plain text, after the first round."""
+async def dashboard_detail(
+    runtime: Any, *, select: str | None = None, gauges: dict[str, str] | None = None
+) -> str:
+    """The dashboard's detail pane (title and body) as plain text, after the first round.
+
+    `gauges`, when given, receives each row's Remaining cell as shown.
+    """
     from rich.console import Console
     from textual.widgets import Static
 
@@ -181,6 +186,14 @@ async def dashboard_detail(runtime: Any, *, select: str | None = None) -> str:
         if select is not None:
             app.dashboard.focus_identity(select)
             await pilot.pause()
+        if gauges is not None:
+            table = app.dashboard.table
+            gauges.update(
+                {
+                    i.label: table.get_cell(i.label, "remaining").plain
+                    for i in app.monitor.identities
+                }
+            )
         console = Console(width=120, record=True, file=io.StringIO())
         for part in ("#detail-title", "#detail-body"):
             console.print(app.dashboard.detail.query_one(part, Static).content)
@@ -528,8 +541,10 @@ async def test_defect_4_the_detail_pane_warns_about_mirrors(
     runtime = registry_runtime(
         paths, mirror_registry.url, memory_keyring, [(Identity("anonymous"), None)]
     )
-    text = " ".join((await dashboard_detail(runtime)).split())
+    gauges: dict[str, str] = {}
+    text = " ".join((await dashboard_detail(runtime, gauges=gauges)).split())
     mirror_registry.access_log.assert_no_pull()
+    assert gauges == {"anonymous": "not reported"}  # not "unlimited": nothing was said
     assert "unmetered no rate-limit headers: this registry does not report Docker Hub's" in text
     assert "a HEAD through it may cost an upstream pull" in text
     assert "Watch the Hub limit of the mirror's credentials by probing Docker Hub directly" in text

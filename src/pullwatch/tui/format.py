@@ -41,18 +41,23 @@ STALE_AGE_ROOM = len(" <1m ago")  # what a table leaves beside a stale gauge for
 
 
 def gauge(assessment: Assessment, bar_width: int, now: float | None = None) -> Text:
-    """`███████░░░░░  76/100`, `unlimited`, `-`, or a dimmed stale gauge with its age.
+    """`███████░░░░░  76/100`, `unlimited` (`not reported` off Docker Hub), `-`, or a dimmed
+    stale gauge with its age.
 
     A stale gauge (the latest probe failed; these are the last good numbers) is dimmed and
     aged: `▒▒▒░░ 180/200 3m ago` where there is room for a bar (a longer age takes its room
     from the bar), else ` 76/100 3m` - no wider than the numbers and a bar would be.
     """
     quota = assessment.quota
+    if assessment.state is State.UNMETERED and not assessment.reading.docker_hub:
+        # another registry or a mirror without rate-limit headers: not a promise of no limit
+        return Text("not reported", style="cyan")
     if assessment.state is State.UNMETERED:
         return _gauge(State.UNMETERED, None, None, bar_width, False)
     if quota is None:
         if assessment.unmetered:
-            return Text("was unlimited", style="dim")
+            was = "unlimited" if assessment.reading.docker_hub else "not reported"
+            return Text(f"was {was}", style="dim")
         return Text("-", style="dim")
     if not quota.stale or now is None:
         return _gauge(assessment.state, quota.limit, quota.remaining, bar_width, quota.stale)
