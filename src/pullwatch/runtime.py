@@ -81,6 +81,9 @@ class Runtime:
     transport: httpx.AsyncBaseTransport | None = None  # None: the client's own (a named simhub)
     max_rate: float = DEFAULT_MAX_RATE  # requests per second, sustained (hub/pacing.py)
     burst: int = DEFAULT_BURST  # requests at once
+    # The dashboard and `serve` set their interval: their rounds are spread over it when too big
+    # for one burst (monitor.py). None: the one-shot commands, as fast as the pacer allows.
+    round_interval: float | None = None
 
     @property
     def repository(self) -> str:
@@ -112,7 +115,9 @@ class Runtime:
     def refusals(self) -> RefusalMemory:
         return RefusalMemory(self.paths.data_dir / REFUSALS_FILE)
 
-    def monitor(self, client: HubClient) -> Monitor:
+    def monitor(self, client: HubClient, *, one_shot: bool = False) -> Monitor:
+        """The monitor over the config's identities; `one_shot` (check, head, token): its
+        rounds are never spread over `round_interval`."""
         monitor = Monitor(
             client=client,
             secret_for=self.store.secret_for,
@@ -120,6 +125,7 @@ class Runtime:
             clock=self.clock,
             refusals=self.refusals(),
             retry_auth=self.retry_auth,
+            spread=0.0 if one_shot or self.round_interval is None else self.round_interval,
         )
         monitor.set_identities(self.config.identities)
         return monitor
@@ -149,7 +155,7 @@ class Runtime:
 
         async def run() -> list[Reading]:
             async with self.client() as client:
-                monitor = self.monitor(client)
+                monitor = self.monitor(client, one_shot=True)
                 chosen = [i for i in monitor.identities if i.label in set(labels)]
                 tasks = {i.label: asyncio.create_task(monitor.probe(i)) for i in chosen}
                 if tasks:
@@ -190,7 +196,9 @@ class Runtime:
 
         async def run() -> ProbeResult:
             async with self.client() as client:
-                return await self.monitor(client).check(identity, retry_auth=retry_auth)
+                return await self.monitor(client, one_shot=True).check(
+                    identity, retry_auth=retry_auth
+                )
 
         try:
             return asyncio.run(run())
@@ -202,7 +210,7 @@ class Runtime:
 
         async def run() -> TokenResult | Reading:
             async with self.client() as client:
-                return await self.monitor(client).check_token(identity)
+                return await self.monitor(client, one_shot=True).check_token(identity)
 
         try:
             return asyncio.run(run())
