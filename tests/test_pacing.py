@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from fixtures_cli import Cli
+from pullwatch import runtime as runtime_module
 from pullwatch.cli import main
 from pullwatch.hub.client import Credentials, HubClient, Target
 from pullwatch.hub.pacing import DEFAULT_BURST, DEFAULT_MAX_RATE, Pacer
@@ -182,6 +183,12 @@ async def test_a_cancelled_waiter_does_not_speed_the_pace_up() -> None:
 def test_nonsense_is_refused(max_rate: float, burst: int) -> None:
     with pytest.raises(ValueError, match="must be"):
         Pacer(max_rate, burst)
+
+
+def test_least_time_is_what_the_requests_beyond_the_burst_take() -> None:
+    pacer = Pacer(25, 250)
+    assert pacer.least_time(201) == 0.0
+    assert pacer.least_time(2001) == pytest.approx(70.04)
 
 
 def test_the_defaults_let_one_ordinary_check_of_100_identities_go_at_once() -> None:
@@ -477,6 +484,22 @@ def test_check_with_a_small_pace_never_exceeds_it_on_the_wire(
     assert len(arrivals) == 82
     assert busiest(arrivals, 1.0) <= 10 + 20
     assert arrivals[-1] - arrivals[0] >= (82 - 10) / 20 * 0.9  # it was paced, not just fast
+
+
+def test_checks_default_deadline_leaves_room_for_the_pace(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --timeout, the deadline is 60 s plus the least time the pace needs (here
+    0.5 s + (2 x 2 + 1 - 1) / 2 s): identities are not cut off by pullwatch's own pacing;
+    --timeout is the user's overall deadline and stays so."""
+    monkeypatch.setattr(runtime_module, "DEFAULT_DEADLINE", 0.5)
+    cli.add("second")
+    code, out, err = cli("--max-rate", "2", "--burst", "1", "check", "--json")
+    assert code == 0, err
+    assert [r["state"] for r in json.loads(out)["identities"]] == ["ok", "ok"]
+    code, out, _ = cli("--max-rate", "2", "--burst", "1", "check", "--json", "--timeout", "0.5")
+    assert code == 3
+    assert "unknown" in [r["state"] for r in json.loads(out)["identities"]]
 
 
 def test_the_simulator_serves_its_arrival_times(cli: Cli) -> None:

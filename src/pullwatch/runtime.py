@@ -40,7 +40,7 @@ from pullwatch.identities.secrets import SecretStore
 from pullwatch.identities.store import IdentityStore
 from pullwatch.ledger import FILE_NAME as LEDGER_FILE
 from pullwatch.ledger import TokenLedger
-from pullwatch.monitor import Monitor
+from pullwatch.monitor import REQUESTS_PER_PROBE, Monitor
 from pullwatch.paths import Paths
 from pullwatch.reading import ErrorKind, Reading, State
 from pullwatch.recent import RecentHistory
@@ -147,19 +147,23 @@ class Runtime:
 
     # -- one-shot probes for the headless commands (each opens and closes its own client) -----
 
-    def probe_round(
-        self, labels: Sequence[str], deadline: float = DEFAULT_DEADLINE
-    ) -> list[Reading]:
+    def probe_round(self, labels: Sequence[str], deadline: float | None = None) -> list[Reading]:
         """One concurrent round over these identities, finished within `deadline` seconds:
-        an identity still unanswered then is `unknown` ("no answer within the deadline")."""
+        an identity still unanswered then is `unknown` ("no answer within the deadline").
+        None: DEFAULT_DEADLINE plus the least time the pace needs for the round's requests
+        (a token and a HEAD each), so many identities are not cut off by our own pacing."""
 
         async def run() -> list[Reading]:
             async with self.client() as client:
                 monitor = self.monitor(client, one_shot=True)
                 chosen = [i for i in monitor.identities if i.label in set(labels)]
+                limit = deadline
+                if limit is None:
+                    needed = REQUESTS_PER_PROBE * len(chosen) + 1  # + the ping
+                    limit = DEFAULT_DEADLINE + client.pacer.least_time(needed)
                 tasks = {i.label: asyncio.create_task(monitor.probe(i)) for i in chosen}
                 if tasks:
-                    await asyncio.wait(tasks.values(), timeout=deadline)
+                    await asyncio.wait(tasks.values(), timeout=limit)
                 readings = []
                 for identity in chosen:
                     task = tasks[identity.label]
@@ -167,7 +171,7 @@ class Runtime:
                         readings.append(task.result())
                     else:
                         task.cancel()
-                        readings.append(self._late(identity, deadline))
+                        readings.append(self._late(identity, limit))
                 for task in tasks.values():
                     if not task.done():
                         with _suppress_cancel():

@@ -63,6 +63,10 @@ class Pacer:
     def __repr__(self) -> str:
         return f"Pacer(max_rate={self.max_rate:g}, burst={self.burst})"
 
+    def least_time(self, requests: int) -> float:
+        """The fewest seconds `requests` requests take from a full bucket at this pace."""
+        return max(0.0, (requests - self.burst) / self.max_rate)
+
     def available(self) -> float:
         """Tokens in the bucket now (negative: that many are promised to waiting requests)."""
         self._refill()
