@@ -203,11 +203,11 @@ class Monitor:
         one burst of the client's pacer). In the pacer's time, so tests can drive both."""
         count = len(self._identities)
         pacer = self.client.pacer
-        if self.spread <= 0 or count * REQUESTS_PER_PROBE <= pacer.burst:
+        if self.spread <= 0 or count * REQUESTS_PER_PROBE <= pacer.capacity:
             return None
         rate = count / (self.spread * SPREAD_SHARE)
         if self._starts is None or self._starts.max_rate != rate:
-            self._starts = Pacer(rate, 1, clock=pacer.clock, sleep=pacer.sleep)
+            self._starts = Pacer(rate, 1, margin=0, clock=pacer.clock, sleep=pacer.sleep)
         return self._starts
 
     async def check(
