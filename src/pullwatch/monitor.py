@@ -4,7 +4,10 @@ The monitor owns the per-identity bookkeeping that makes polling safe against a 
 rate-limits and locks out: 429s and 5xx back off exponentially with jitter (honouring
 `Retry-After`), bad credentials stop the identity until the user edits it or asks again - in
 this process and, through `RefusalMemory`, in every other one - and every round probes all
-identities concurrently through one shared `HubClient`.
+identities concurrently through one shared `HubClient`, whose pacer (`hub/pacing.py`) every
+request passes. A long-running front end (the dashboard, `serve`) sets `spread` to its interval:
+then a round too big for one burst of the pacer starts its probes evenly over half the interval
+instead of all at once; a one-shot `check` leaves it at 0 and goes as fast as the pacer allows.
 
 It knows nothing of the TUI or the CLI: they call `round()` / `probe()` / `check()` and render
 the `Reading`s it returns; sinks (the history database) receive every new reading.
@@ -21,6 +24,7 @@ from dataclasses import dataclass, field
 from pullwatch.clock import SYSTEM_CLOCK, Clock
 from pullwatch.durations import iso_time
 from pullwatch.hub.client import Credentials, HubClient, ProbeResult, Target, TokenResult
+from pullwatch.hub.pacing import Pacer
 from pullwatch.identities.model import Identity
 from pullwatch.identities.secrets import KeyringStatus, SecretLookup
 from pullwatch.reading import ErrorKind, Reading, State, Step
@@ -37,6 +41,13 @@ log = logging.getLogger(__name__)
 # Re-read the keyring whenever a new token is due (every ~5 min on Docker Hub), and at least
 # this often: an entry wiped or changed under a running pullwatch is noticed at the next renewal.
 SECRET_CACHE_SECONDS = 600.0
+
+# A probe is at most a token request and a HEAD (a cached token: the HEAD alone): a round of
+# identities * this many requests fits in one burst of the pacer and is not spread.
+REQUESTS_PER_PROBE = 2
+# A spread round starts its probes evenly over this share of the interval: even load, and the
+# round is over well before the next one is due.
+SPREAD_SHARE = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +100,12 @@ class Monitor:
     sinks: list[ReadingSink] = field(default_factory=list)
     rng: random.Random = field(default_factory=random.Random)
     secrets_for: SecretsSource | None = None
+    spread: float = 0.0  # the interval a scheduled round may be spread over; 0: never spread
     _identities: dict[str, Identity] = field(default_factory=dict)
     _latest: dict[str, Reading] = field(default_factory=dict)
     _tracks: dict[str, _Track] = field(default_factory=dict)
     _secrets: dict[str, _CachedSecret] = field(default_factory=dict)
+    _starts: Pacer | None = None
 
     # -- the identity set --------------------------------------------------------------------
 
@@ -178,8 +191,24 @@ class Monitor:
             return self._latest.get(identity.label) or Reading.unknown(
                 identity.label, identity.username, self.clock.time()
             )
+        starts = None if ignore_backoff else self.start_pacer()
+        if starts is not None:
+            await starts.acquire()  # a large scheduled round: this probe's turn
         result = await self.check(identity, secret=secret)
         return result.reading
+
+    def start_pacer(self) -> Pacer | None:
+        """What spreads a scheduled round: one probe start every `SPREAD_SHARE * spread / n`
+        seconds, for n identities; None when rounds go at once (no `spread`, or a round fits in
+        one burst of the client's pacer). In the pacer's time, so tests can drive both."""
+        count = len(self._identities)
+        pacer = self.client.pacer
+        if self.spread <= 0 or count * REQUESTS_PER_PROBE <= pacer.capacity:
+            return None
+        rate = count / (self.spread * SPREAD_SHARE)
+        if self._starts is None or self._starts.max_rate != rate:
+            self._starts = Pacer(rate, 1, margin=0, clock=pacer.clock, sleep=pacer.sleep)
+        return self._starts
 
     async def check(
         self,

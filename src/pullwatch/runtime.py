@@ -11,13 +11,14 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from pullwatch.assess import DEFAULT_WARN_WITHIN, Assessment, Policy, assess_all
 from pullwatch.clock import SYSTEM_CLOCK, Clock
 from pullwatch.durations import parse_duration
 from pullwatch.hub.challenges import ChallengeCache
 from pullwatch.hub.client import HubClient, ProbeResult, Timeouts, TokenResult
+from pullwatch.hub.pacing import DEFAULT_BURST, DEFAULT_MAX_RATE, Pacer
 from pullwatch.hub.tls import ENV_CA_CERT, TrustConfig, check_environment, load_ca_cert
 from pullwatch.hub.urls import (
     DEFAULT_REGISTRY,
@@ -28,12 +29,18 @@ from pullwatch.hub.urls import (
     normalize_registry,
     parse_manifest_ref,
 )
-from pullwatch.identities.model import Config, Identity, KeyringChoiceError, keyring_choice
+from pullwatch.identities.model import (
+    SETTING_RULES,
+    Config,
+    Identity,
+    KeyringChoiceError,
+    keyring_choice,
+)
 from pullwatch.identities.secrets import SecretStore
 from pullwatch.identities.store import IdentityStore
 from pullwatch.ledger import FILE_NAME as LEDGER_FILE
 from pullwatch.ledger import TokenLedger
-from pullwatch.monitor import Monitor
+from pullwatch.monitor import REQUESTS_PER_PROBE, Monitor
 from pullwatch.paths import Paths
 from pullwatch.reading import ErrorKind, Reading, State
 from pullwatch.recent import RecentHistory
@@ -47,6 +54,8 @@ if TYPE_CHECKING:
 
 ENV_REGISTRY = "PULLWATCH_REGISTRY"
 ENV_REPOSITORY = "PULLWATCH_REPOSITORY"
+ENV_MAX_RATE = "PULLWATCH_MAX_RATE"
+ENV_BURST = "PULLWATCH_BURST"
 DEFAULT_DEADLINE = 60.0  # seconds: a one-shot command's whole round
 
 
@@ -70,6 +79,11 @@ class Runtime:
     ledger: TokenLedger = field(default_factory=lambda: TokenLedger(None))
     trust: TrustConfig | None = None  # https trust (hub/tls.py); None: the system's and the env
     transport: httpx.AsyncBaseTransport | None = None  # None: the client's own (a named simhub)
+    max_rate: float = DEFAULT_MAX_RATE  # requests per second, sustained (hub/pacing.py)
+    burst: int = DEFAULT_BURST  # requests at once
+    # The dashboard and `serve` set their interval: their rounds are spread over it when too big
+    # for one burst (monitor.py). None: the one-shot commands, as fast as the pacer allows.
+    round_interval: float | None = None
 
     @property
     def repository(self) -> str:
@@ -95,12 +109,15 @@ class Runtime:
             on_token=self.ledger.remember,
             trust=self.trust,
             transport=self.transport,
+            pacer=Pacer(self.max_rate, self.burst),
         )
 
     def refusals(self) -> RefusalMemory:
         return RefusalMemory(self.paths.data_dir / REFUSALS_FILE)
 
-    def monitor(self, client: HubClient) -> Monitor:
+    def monitor(self, client: HubClient, *, one_shot: bool = False) -> Monitor:
+        """The monitor over the config's identities; `one_shot` (check, head, token): its
+        rounds are never spread over `round_interval`."""
         monitor = Monitor(
             client=client,
             secret_for=self.store.secret_for,
@@ -108,6 +125,7 @@ class Runtime:
             clock=self.clock,
             refusals=self.refusals(),
             retry_auth=self.retry_auth,
+            spread=0.0 if one_shot or self.round_interval is None else self.round_interval,
         )
         monitor.set_identities(self.config.identities)
         return monitor
@@ -129,19 +147,23 @@ class Runtime:
 
     # -- one-shot probes for the headless commands (each opens and closes its own client) -----
 
-    def probe_round(
-        self, labels: Sequence[str], deadline: float = DEFAULT_DEADLINE
-    ) -> list[Reading]:
+    def probe_round(self, labels: Sequence[str], deadline: float | None = None) -> list[Reading]:
         """One concurrent round over these identities, finished within `deadline` seconds:
-        an identity still unanswered then is `unknown` ("no answer within the deadline")."""
+        an identity still unanswered then is `unknown` ("no answer within the deadline").
+        None: DEFAULT_DEADLINE plus the least time the pace needs for the round's requests
+        (a token and a HEAD each), so many identities are not cut off by our own pacing."""
 
         async def run() -> list[Reading]:
             async with self.client() as client:
-                monitor = self.monitor(client)
+                monitor = self.monitor(client, one_shot=True)
                 chosen = [i for i in monitor.identities if i.label in set(labels)]
+                limit = deadline
+                if limit is None:
+                    needed = REQUESTS_PER_PROBE * len(chosen) + 1  # + the ping
+                    limit = DEFAULT_DEADLINE + client.pacer.least_time(needed)
                 tasks = {i.label: asyncio.create_task(monitor.probe(i)) for i in chosen}
                 if tasks:
-                    await asyncio.wait(tasks.values(), timeout=deadline)
+                    await asyncio.wait(tasks.values(), timeout=limit)
                 readings = []
                 for identity in chosen:
                     task = tasks[identity.label]
@@ -149,7 +171,7 @@ class Runtime:
                         readings.append(task.result())
                     else:
                         task.cancel()
-                        readings.append(self._late(identity, deadline))
+                        readings.append(self._late(identity, limit))
                 for task in tasks.values():
                     if not task.done():
                         with _suppress_cancel():
@@ -178,7 +200,9 @@ class Runtime:
 
         async def run() -> ProbeResult:
             async with self.client() as client:
-                return await self.monitor(client).check(identity, retry_auth=retry_auth)
+                return await self.monitor(client, one_shot=True).check(
+                    identity, retry_auth=retry_auth
+                )
 
         try:
             return asyncio.run(run())
@@ -190,7 +214,7 @@ class Runtime:
 
         async def run() -> TokenResult | Reading:
             async with self.client() as client:
-                return await self.monitor(client).check_token(identity)
+                return await self.monitor(client, one_shot=True).check_token(identity)
 
         try:
             return asyncio.run(run())
@@ -220,9 +244,13 @@ def build_runtime(
     env: Mapping[str, str] | None = None,
     ca_cert: str | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    max_rate: float | None = None,
+    burst: int | None = None,
 ) -> Runtime:
-    """Load the config (raises ConfigError) and resolve registry, repository and the CAs
-    trusted for https (`ca_cert`: --ca-cert, else PULLWATCH_CA_CERT, else the config's)."""
+    """Load the config (raises ConfigError) and resolve registry, repository, the CAs
+    trusted for https (`ca_cert`: --ca-cert, else PULLWATCH_CA_CERT, else the config's) and
+    the pace (`max_rate`, `burst`: the flags, else the environment, else the config's; a bad
+    environment value raises `PaceError`)."""
     env = os.environ if env is None else env
     chosen_secrets = secrets
     secrets = secrets or SecretStore()
@@ -236,6 +264,8 @@ def build_runtime(
     )
     store.docker_hub = is_docker_hub(chosen_registry)
     trust = _trust(ca_cert, env, config.settings.ca_cert, paths, https=chosen_registry)
+    chosen_rate = _paced(max_rate, env, ENV_MAX_RATE, config.settings.max_rate, DEFAULT_MAX_RATE)
+    chosen_burst = _paced(burst, env, ENV_BURST, config.settings.burst, DEFAULT_BURST)
     try:
         keyring = keyring_choice(env, config.settings.keyring)
     except KeyringChoiceError as exc:
@@ -267,7 +297,39 @@ def build_runtime(
         ledger=TokenLedger(paths.data_dir / LEDGER_FILE, clock),
         trust=trust,
         transport=transport,
+        max_rate=float(chosen_rate),
+        burst=int(chosen_burst),
     )
+
+
+class PaceError(ConfigurationError):
+    """PULLWATCH_MAX_RATE or PULLWATCH_BURST is not a valid value: one line (a usage error)."""
+
+
+_N = TypeVar("_N", int, float)
+
+
+def _paced(
+    flag: _N | None, env: Mapping[str, str], name: str, setting: _N | None, default: _N
+) -> _N:
+    """Flag, then environment, then config (validated when loaded), then the default. The
+    environment's value is checked with the config's own rule (identities/model.py)."""
+    if flag is not None:
+        return flag
+    raw = env.get(name, "").strip()
+    if raw:
+        kind = type(default)
+        key = name.removeprefix("PULLWATCH_").lower()
+        try:
+            value = kind(raw)
+        except ValueError:
+            what = "a whole number" if kind is int else "a number"
+            raise PaceError(f"{name}={raw[:40]!r} is not {what}") from None
+        problem = SETTING_RULES[key](value)
+        if problem:
+            raise PaceError(f"{name} {problem}")
+        return value
+    return default if setting is None else setting
 
 
 def _trust(

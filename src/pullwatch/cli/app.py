@@ -45,7 +45,9 @@ def run_dashboard(runtime: Any, **options: Any) -> int:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    return run_dashboard(load_runtime(args))
+    runtime = load_runtime(args)
+    runtime.round_interval = float(runtime.config.settings.interval)  # big rounds spread over it
+    return run_dashboard(runtime)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

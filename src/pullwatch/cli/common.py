@@ -86,6 +86,26 @@ non_negative = whole_number(0)
 positive = whole_number(1)
 
 
+def setting(key: str, kind: Callable[[str], int | float]) -> Callable[[str], Any]:
+    """An argparse type: a value for the config's `key`, checked by the config's own rule
+    (identities/model.py), so a flag and the file accept the same values."""
+
+    def parse(text: str) -> int | float:
+        from pullwatch.identities.model import SETTING_RULES
+
+        try:
+            value = kind(text)
+        except ValueError:
+            what = "a whole number" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        problem = SETTING_RULES[key](value)
+        if problem:
+            raise argparse.ArgumentTypeError(problem)
+        return value
+
+    return parse
+
+
 def add_common_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
     """The global options, accepted before and after the command name."""
     default: Any = argparse.SUPPRESS if suppress else None
@@ -118,6 +138,23 @@ def add_common_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
         help="PEM file of CAs to trust for https, besides the system trust store "
         "(env PULLWATCH_CA_CERT; SSL_CERT_FILE and SSL_CERT_DIR are honoured too)",
     )
+    group.add_argument(
+        "--max-rate",
+        metavar="N",
+        type=setting("max_rate", float),
+        default=default,
+        help="at most N requests per second to the registry, sustained (env PULLWATCH_MAX_RATE, "
+        "config max_rate; default 25, under Docker Hub's abuse limit)",
+    )
+    group.add_argument(
+        "--burst",
+        metavar="N",
+        type=setting("burst", int),
+        default=default,
+        help="up to N requests at once above that rate: the registry never sees more than "
+        "burst + max-rate requests in any second (env PULLWATCH_BURST, config burst; "
+        "default 250: a check of 100 identities is not slowed)",
+    )
 
 
 # -- the runtime --------------------------------------------------------------------------------
@@ -125,12 +162,20 @@ def add_common_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
 
 def load_runtime(args: argparse.Namespace) -> Runtime:
     """The runtime for these arguments; an opted-in encrypted keyring is unlocked here."""
-    from pullwatch.runtime import build_runtime
+    from pullwatch.runtime import PaceError, build_runtime
 
     paths = resolve_paths(config_dir=args.config_dir, data_dir=args.data_dir)
-    runtime = build_runtime(
-        paths, registry=args.registry, repository=args.repository, ca_cert=args.ca_cert
-    )
+    try:
+        runtime = build_runtime(
+            paths,
+            registry=args.registry,
+            repository=args.repository,
+            ca_cert=args.ca_cert,
+            max_rate=args.max_rate,
+            burst=args.burst,
+        )
+    except PaceError as exc:  # a bad PULLWATCH_MAX_RATE / PULLWATCH_BURST: a usage error
+        raise CliError(str(exc), EXIT_USAGE) from None
     runtime.warn_below = getattr(args, "warn", None)
     runtime.warn_within = getattr(args, "warn_within", None)
     runtime.retry_auth = bool(getattr(args, "retry_auth", False))

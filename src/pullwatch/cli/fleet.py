@@ -92,6 +92,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise CliError(str(exc), EXIT_USAGE) from None
     runtime = load_runtime(args)
     interval = max(float(args.interval or runtime.config.settings.interval), metrics.MIN_INTERVAL)
+    runtime.round_interval = interval  # a round too big for one burst is spread over it
     try:
         return metrics.run_exporter(
             runtime,

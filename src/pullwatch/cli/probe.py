@@ -21,8 +21,6 @@ from pullwatch.cli.common import (
     seconds,
 )
 
-DEFAULT_TIMEOUT = 60.0
-
 
 def register(command: Command) -> None:
     check = command(
@@ -67,8 +65,8 @@ def register(command: Command) -> None:
         "--timeout",
         metavar="SECONDS",
         type=seconds(3600),
-        default=DEFAULT_TIMEOUT,
-        help="overall deadline: identities unanswered by then are unknown (default 60)",
+        help="overall deadline: identities unanswered by then are unknown (default 60, plus "
+        "the least time --max-rate and --burst need for that many identities)",
     )
     check.add_argument(
         "--retry-auth",

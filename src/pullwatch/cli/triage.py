@@ -94,8 +94,8 @@ def register(command: Command) -> None:
         "--timeout",
         metavar="SECONDS",
         type=seconds(3600),
-        default=60.0,
-        help="overall deadline for the probes (default 60)",
+        help="overall deadline for the probes (default 60, plus the least time --max-rate and "
+        "--burst need for that many identities)",
     )
     report.add_argument(
         "--retry-auth", action="store_true", help="send logins that were refused before"

@@ -13,6 +13,7 @@ a hostile answer, becomes a `Reading` with a state and a one-line, redacted reas
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from pullwatch.hub.headers import (
     parse_challenge,
     parse_retry_after,
 )
+from pullwatch.hub.pacing import Pacer
 from pullwatch.hub.pool import ShardedTransport, Verify, make_context, shard_count
 from pullwatch.hub.tls import TrustConfig, build_context
 from pullwatch.hub.token import TokenClaims, TokenGrant, TokenParseError, parse_token_response
@@ -67,6 +69,12 @@ MANIFEST_ACCEPT = ", ".join(
 )
 MAX_BODY = 256 * 1024  # no sane registry answer we read is larger
 DOCKER_HUB_SERVICE = "registry.docker.io"  # the `service` of Docker Hub's token challenge
+
+# The request `_send` took a pacing token for; any other request httpx sends for it (a
+# redirect) takes its own in the request hook. Per task, so concurrent probes do not mix.
+_PACED: contextvars.ContextVar[httpx.Request | None] = contextvars.ContextVar(
+    "pullwatch_paced", default=None
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,9 +218,12 @@ class HubClient:
         trust: TrustConfig | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         on_token: Callable[[str], None] | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         """`trust` (the system store, SSL_CERT_FILE, --ca-cert: `hub/tls.py`) is what `verify`
-        True means; the TLS context is built on the first https request, never for http."""
+        True means; the TLS context is built on the first https request, never for http.
+        `pacer`: every request (ping, token, HEAD, a redirect) takes a token from it first;
+        None: the default pace (`hub/pacing.py`), in real time whatever `clock` is."""
         self.registry = normalize_registry(registry)
         self._on_token = on_token  # every token issued (the ledger remembers its fingerprint)
         self.manifest = (
@@ -223,6 +234,7 @@ class HubClient:
         self._hub_url = is_docker_hub(self.registry)
         self.clock = clock
         self.timeouts = timeouts or Timeouts()
+        self.pacer = pacer if pacer is not None else Pacer()
         self._semaphore = asyncio.Semaphore(max(1, max_concurrency))
         self._challenge_cache = challenge_cache or ChallengeCache(None, clock)
         self._known: _KnownChallenge | None = None
@@ -257,6 +269,7 @@ class HubClient:
             verify=client_verify,
             transport=transport,
             headers={"User-Agent": f"pullwatch/{__version__} (+HEAD-only rate-limit checks)"},
+            event_hooks={"request": [self._pace_redirect]},
         )
 
     @property
@@ -655,6 +668,8 @@ class HubClient:
         """
         request = self._http.build_request(method, url, headers=headers, params=params)
         shown_url = one_line(unquote(str(request.url)), 400)
+        await self.pacer.acquire()  # before the clock starts: a wait for the pace is no latency
+        _PACED.set(request)
         started = self.clock.monotonic()
         try:
             async with asyncio.timeout(self.timeouts.total):
@@ -694,6 +709,12 @@ class HubClient:
         )
         exchanges.append(exchange)
         return _Answer(response.status_code, raw_headers, body, latency, exchange)
+
+    async def _pace_redirect(self, request: httpx.Request) -> None:
+        """httpx's request hook: a request `_send` did not pace itself (a redirect it follows)
+        takes its token here."""
+        if _PACED.get() is not request:
+            await self.pacer.acquire()
 
     async def _read_body(self, response: httpx.Response) -> bytes:
         declared = response.headers.get("content-length", "")

@@ -9,6 +9,7 @@ never accepted where a username belongs, on any registry.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -287,6 +288,8 @@ def _number_rule(minimum: float) -> Rule:
     def check(value: object) -> str | None:
         if isinstance(value, bool) or not isinstance(value, int | float):
             return "must be a number"
+        if not math.isfinite(value):
+            return f"must be a finite number (got {value})"
         if value < minimum:
             return f"must be >= {minimum:g} (got {value})"
         return None

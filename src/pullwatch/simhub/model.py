@@ -58,6 +58,19 @@ TOKEN_BODY_MODES = (
 CHALLENGE_MODES = ("normal", "missing", "garbage", "basic", "no_auth")
 
 COUNTER_NAMES = ("ping", "token", "head", "manifest_get", "other")
+ARRIVALS_KEPT = 100_000  # request arrival times kept (the pace on the wire)
+
+
+def busiest(arrivals: Iterable[float], span: float = 1.0) -> int:
+    """The most arrivals in any `span` seconds (a closed window starting at an arrival)."""
+    times = sorted(arrivals)
+    most = first = 0
+    for last, at in enumerate(times):
+        while times[first] < at - span:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
+
 
 # Pulls older than this (or the longest window a bucket ever had, if longer) are forgotten.
 MIN_HISTORY_SECONDS = 86_400.0
@@ -297,6 +310,9 @@ class HubModel:
         self.token_requests_by_user: Counter[str] = Counter()
         self.head_requests_by_user: Counter[str] = Counter()
         self.server_errors: list[str] = []  # tracebacks of handler bugs (never client hang-ups)
+        # When each counted request arrived, by the real monotonic clock (the model's own may
+        # stand still): the pace on the wire, which the pacing tests and benchmark read.
+        self.arrivals: deque[float] = deque(maxlen=ARRIVALS_KEPT)
         self._accounts: dict[str, Account] = {}
         self._buckets: dict[str, _Bucket] = {}
         self._tokens: dict[str, TokenGrant] = {}
@@ -585,6 +601,7 @@ class HubModel:
     def count(self, name: str, user: str | None = None) -> None:
         """Count one request; `user` feeds the per-user token/head counters."""
         with self._lock:
+            self.arrivals.append(SYSTEM_CLOCK.monotonic())
             self.counters[name] += 1
             if user is not None:
                 if name == "token":
@@ -598,6 +615,12 @@ class HubModel:
             self.counters.update(dict.fromkeys(COUNTER_NAMES, 0))
             self.token_requests_by_user.clear()
             self.head_requests_by_user.clear()
+            self.arrivals.clear()
+
+    def arrival_times(self) -> list[float]:
+        """When each counted request arrived (monotonic seconds, oldest first)."""
+        with self._lock:
+            return list(self.arrivals)
 
     def reset_faults(self) -> None:
         self.faults.clear()

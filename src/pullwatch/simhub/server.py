@@ -6,9 +6,9 @@ token realm in every challenge points back at this server. Endpoints:
 - `GET /v2/` (ping), `GET /token` (token), `HEAD /v2/<repo>/manifests/<ref>` (probe),
   `GET /v2/<repo>/manifests/<ref>` (a real pull, counted as `manifest_get`),
   `GET /v2/<repo>/tags/list`, and blobs (none are held: 404 `BLOB_UNKNOWN`);
-- admin, never counted: `GET /_sim/state`, `POST /_sim/pull?who=&n=`,
-  `POST /_sim/reset-counters`, `POST /_sim/faults` (JSON object of switches),
-  `POST /_sim/reset-faults`.
+- admin, never counted: `GET /_sim/state`, `GET /_sim/arrivals` (when each counted request
+  arrived, monotonic seconds), `POST /_sim/pull?who=&n=`, `POST /_sim/reset-counters`,
+  `POST /_sim/faults` (JSON object of switches), `POST /_sim/reset-faults`.
 
 Fault switches (`HubModel.faults`) are read on every request to ping, token and head.
 
@@ -730,6 +730,8 @@ class _Handler(BaseHTTPRequestHandler):
         method = self.command
         if path == "/_sim/state" and method == "GET":
             return _json(200, model.snapshot())
+        if path == "/_sim/arrivals" and method == "GET":
+            return _json(200, {"arrivals": model.arrival_times()})
         if path == "/_sim/pull" and method == "POST":
             who = (self.query.get("who") or [ANONYMOUS])[0]
             try:
