@@ -19,6 +19,19 @@ pytest_plugins = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _own_redaction_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test redacts only the secrets it (or its fixtures) registered.
+
+    The registry is process-wide by design (every output path consults it); across tests a
+    secret like "wrong" would redact another test's "wrong passphrase" on the same worker.
+    """
+    from pullwatch import redact
+
+    monkeypatch.setattr(redact, "_literals", redact._Literals())
+    monkeypatch.setattr(redact, "_fingerprints", redact._Fingerprints())
+
+
 @pytest.fixture
 def clock() -> ManualClock:
     """A clock frozen at 2026-11-30 12:00:00 UTC; tests move it with `advance()`."""

@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from fixtures_cli import Cli
+from pullwatch import monitor as monitor_module
 from pullwatch import runtime as runtime_module
 from pullwatch.cli import main
 from pullwatch.hub.client import Credentials, HubClient, Target
@@ -30,7 +31,7 @@ from pullwatch.identities.model import Identity
 from pullwatch.identities.secrets import MemoryKeyring, SecretLookup
 from pullwatch.monitor import Monitor
 from pullwatch.paths import Paths
-from pullwatch.reading import State
+from pullwatch.reading import Reading, State
 from pullwatch.runtime import ENV_BURST, ENV_MAX_RATE, build_runtime
 from pullwatch.simhub.model import busiest
 
@@ -378,6 +379,34 @@ async def test_one_shot_and_asked_for_rounds_are_not_spread() -> None:
         await vt.run(_rounds(monitor, ignore_backoff=ignore_backoff))
         # only the request pacer: the first 20 requests at once, then 1,000 a second
         assert head_times(recorder)[-1] - started == pytest.approx((52 - 20) / 1000)
+
+
+async def test_a_spread_round_is_taken_out_of_the_pause_before_the_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Spreading must not stretch the cycle: a large set at a 60 s interval comes round about
+    once a minute, not once every 90 s (30 s of starts, then a 60 s pause)."""
+    vt = VirtualTime()
+    pauses: list[float] = []
+    stop = asyncio.Event()
+
+    async def pause(waiting: Coroutine[Any, Any, Any], timeout: float) -> None:  # noqa: ASYNC109
+        waiting.close()  # stop.wait(), never awaited here
+        pauses.append(timeout)
+        stop.set()
+
+    async def no_round(self: Monitor, labels: Any = None) -> list[Reading]:
+        return []
+
+    monkeypatch.setattr(monitor_module.asyncio, "wait_for", pause)
+    monkeypatch.setattr(Monitor, "round", no_round)
+    fits = monitor_for(vt, Recorder(vt), paced(vt, 10, 100), 50, spread=60)  # 50 x 2 <= 100
+    spread = monitor_for(vt, Recorder(vt), paced(vt, 1000, 20), 50, spread=60)
+    for monitor in (fits, spread):
+        stop.clear()
+        await monitor.run(60, stop)
+    assert (fits.spread_time(), spread.spread_time()) == (0.0, 30.0)
+    assert pauses == [60.0, 30.0]
 
 
 async def test_the_request_pace_still_holds_in_a_spread_round() -> None:

@@ -210,6 +210,11 @@ class Monitor:
             self._starts = Pacer(rate, 1, margin=0, clock=pacer.clock, sleep=pacer.sleep)
         return self._starts
 
+    def spread_time(self) -> float:
+        """Seconds a scheduled round spends starting its probes on purpose (0: all at once);
+        a front end that schedules rounds takes it out of the pause before the next one."""
+        return 0.0 if self.start_pacer() is None else self.spread * SPREAD_SHARE
+
     async def check(
         self,
         identity: Identity,
@@ -406,12 +411,15 @@ class Monitor:
         stop: asyncio.Event,
         on_round: Callable[[list[Reading]], None] | None = None,
     ) -> None:
-        """Rounds until `stop` is set; the next round starts `interval` s after the last ended."""
+        """Rounds until `stop` is set; the next round starts `interval` s after the last ended
+        (less the time a large round was spread over, so its identities still come round
+        about once an interval)."""
         while not stop.is_set():
+            spread = self.spread_time()
             readings = await self.round()
             if on_round is not None:
                 on_round(readings)
             try:
-                await asyncio.wait_for(stop.wait(), timeout=interval)
+                await asyncio.wait_for(stop.wait(), timeout=max(interval - spread, 0.0))
             except TimeoutError:
                 pass
