@@ -116,6 +116,7 @@ class PullwatchApp(App[None]):
 
     CSS_PATH = "app.tcss"
     TITLE = "pullwatch"
+    TICK_SECONDS = 1.0  # the countdowns' clock (tests shorten it)
     COMMANDS = App.COMMANDS | {IdentityCommands}
     BINDINGS = [
         Binding("question_mark", "help", "more", key_display="?"),
@@ -177,10 +178,22 @@ class PullwatchApp(App[None]):
         )
 
     @property
+    def _shutting_down(self) -> bool:
+        """The app is shutting down: its widgets are going, or gone.
+
+        Textual stops running the app (`is_running`) before it takes any screen down; our own
+        `on_unmount` comes only after the screens are gone. Until then the tick timer and probe
+        workers still run (a pilot's app is shut down without `exit()`, so its timers keep
+        firing; a quit cancels the probes, whose `finally` blocks run while the screens go) -
+        so everything that touches a widget asks this first.
+        """
+        return self._quitting or not self.is_running
+
+    @property
     def _has_dashboard(self) -> bool:
-        """False once the app is closing and its screens are gone."""
+        """False once the app is closing (see `_shutting_down`)."""
         return (
-            not self._quitting
+            not self._shutting_down
             and bool(self.screen_stack)
             and isinstance(self.screen_stack[0], DashboardScreen)
         )
@@ -205,7 +218,7 @@ class PullwatchApp(App[None]):
             Column("runsout", "Runs out", 9, 5), self._runs_out_cell, ticking=True
         )
         self._show_identities()
-        self.set_interval(1.0, self._tick)
+        self.set_interval(self.TICK_SECONDS, self._tick)
         # The rest waits for the first frame: worker threads started now would hold the GIL
         # while the dashboard paints (benchmarks/startup.py: ~30 ms later to the first paint).
         self.call_after_refresh(self._start_watching)
@@ -328,6 +341,8 @@ class PullwatchApp(App[None]):
         another shell) are picked up first.
         """
         self._cancel_timer()
+        if self._shutting_down:  # a round timer that fired as the app began to close
+            return
         self._follow_config()
         chosen = [
             identity
@@ -424,7 +439,7 @@ class PullwatchApp(App[None]):
 
     def _schedule_next(self) -> None:
         self._cancel_timer()
-        if self.paused or not self.auto_rounds or self._quitting:
+        if self.paused or not self.auto_rounds or self._shutting_down:
             return
         self._next_round_at = self.clock.time() + self.interval
         self._round_timer = self.set_timer(self.interval, self.start_round)
@@ -585,6 +600,8 @@ class PullwatchApp(App[None]):
             self.push_screen(PassphraseScreen(unlocker), self._passphrase_done)
 
     def _passphrase_done(self, unlocked: bool | None) -> None:
+        if self._shutting_down:
+            return
         self.runtime.secrets.recheck()
         self._check_keyring()
         if not unlocked:
@@ -773,6 +790,8 @@ class PullwatchApp(App[None]):
         """After an add, edit or delete (here or by another process): reload, re-key the table,
         probe what changed. `focus` was just saved here: it is probed at once, even when only
         its token changed (a saved token is the user asking to try the login again)."""
+        if not self._has_dashboard:  # a store worker that finished as the app closed
+            return
         try:
             config = self.runtime.reload()
         except Exception as exc:

@@ -10,7 +10,6 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
-from textual.css.query import NoMatches
 from textual.widgets import Sparkline, Static
 
 from pullwatch.assess import Assessment
@@ -102,10 +101,7 @@ class DetailPane(VerticalScroll):
     def tick(self, now: float) -> None:
         if not self.is_mounted:
             return
-        try:
-            clock = self.query_one("#detail-clock", Static)
-        except NoMatches:  # the app is closing: the pane's children are removed first
-            return
+        clock = self.query_one("#detail-clock", Static)
         text = _clock_line(self._assessment, now, self._next_attempt, self._halted, self._outlook)
         if text != self._last_clock:
             steady = same_shape(clock, self._last_clock, text)
