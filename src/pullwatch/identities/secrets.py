@@ -235,9 +235,7 @@ def _quick_choice(allow_plaintext: bool) -> KeyringBackend | None:
             return None
     except Exception:  # an odd environment: keyring will say what it makes of it
         return None
-    from importlib.metadata import entry_points
-
-    for entry in entry_points(group="keyring.backends"):
+    for entry in _entry_points("keyring.backends"):
         module = entry.value.split(":", 1)[0].strip()
         if _ONE_PLATFORM.get(module, sys.platform) != sys.platform:
             continue
@@ -262,6 +260,18 @@ def _quick_choice(allow_plaintext: bool) -> KeyringBackend | None:
         ):
             usable.append(backend)
     return max(usable, key=by_priority) if usable else None
+
+
+def _entry_points(group: str) -> Iterable[Any]:
+    """A group's entry points, read as keyring reads them (with its importlib_metadata, which
+    it has loaded already; the standard library's would cost its own import)."""
+    try:
+        from keyring.compat.py312 import metadata
+    except ImportError:  # another keyring release
+        import importlib.metadata
+
+        return importlib.metadata.entry_points(group=group)
+    return metadata.entry_points(group=group)
 
 
 def _reads_in_batches(backend: KeyringBackend) -> bool:
