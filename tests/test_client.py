@@ -78,7 +78,7 @@ async def test_unlimited_account(simhub: SimHubServer, clock: ManualClock) -> No
 
 async def test_bad_credentials(simhub: SimHubServer, clock: ManualClock) -> None:
     async with client_for(simhub, clock) as client:
-        r = (await client.probe(Target("typo", Credentials("alice", "wrong")))).reading
+        r = (await client.probe(Target("typo", Credentials("alice", "not-alices-pat")))).reading
     assert r.state is State.AUTH_FAILED
     assert r.detail == "incorrect username or password (login refused)"
     assert (r.http_status, r.step) == (401, Step.TOKEN)  # the token endpoint said 401, no HEAD
