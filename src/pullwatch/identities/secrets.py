@@ -27,8 +27,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pullwatch.redact import REDACTED, redact, register_secret
-
 if TYPE_CHECKING:
     from keyring.backend import KeyringBackend
 
@@ -291,8 +289,16 @@ def _reads_in_batches(backend: KeyringBackend) -> bool:
     )
 
 
+def _register_secret(key: str, secret: str) -> None:
+    from pullwatch.redact import register_secret
+
+    register_secret(key, secret)
+
+
 def _one_line(text: str, secret: str | None = None) -> str:
     """One line without the secret, control characters or anything shaped like a credential."""
+    from pullwatch.redact import REDACTED, redact
+
     if secret:
         text = text.replace(secret, REDACTED)
     text = redact(_CONTROL.sub(" ", text))
@@ -464,7 +470,7 @@ class SecretStore:
         if failure is not None:
             return SecretLookup(failure.status, None, failure.message)
         if secret:
-            register_secret(self._redact_key(label), secret)  # scrubbed from anything shown
+            _register_secret(self._redact_key(label), secret)  # scrubbed from anything shown
         return SecretLookup(KeyringStatus.OK, secret, "")
 
     def get_many(self, labels: Iterable[str]) -> dict[str, SecretLookup]:
@@ -494,7 +500,7 @@ class SecretStore:
 
     def set(self, label: str, secret: str) -> None:
         """Store `secret` for `label`; raises SecretStoreError."""
-        register_secret(self._redact_key(label), secret)
+        _register_secret(self._redact_key(label), secret)
         _, failure = self._attempt(
             lambda b: b.set_password(self.SERVICE, label, secret), secret=secret
         )
@@ -578,7 +584,7 @@ class SecretStore:
                 continue
             secret = batch.secrets.get(label)
             if secret:
-                register_secret(self._redact_key(label), secret)  # scrubbed from anything shown
+                _register_secret(self._redact_key(label), secret)  # scrubbed from anything shown
             found[label] = SecretLookup(KeyringStatus.OK, secret, "")
         self._remember(locked or self._ok_health())
         return found
