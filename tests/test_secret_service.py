@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import closing
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -350,3 +352,34 @@ def test_get_many_with_items_that_stay_locked(password_collection: PasswordColle
     assert store.health().status is KeyringStatus.LOCKED
     password_collection.unlock()
     assert store.get_many(["ci"])["ci"].secret == "item-secret"
+
+
+QUICK_CHOICE = """
+import sys, keyring
+from pullwatch.identities.secrets import SecretStore, auto_backend, backend_name, choose_backend
+quick = choose_backend(False)
+left_out = [m for m in ("keyrings.cryptfile", "keyring.backends.macOS", "keyring.backends.Windows")
+            if m in sys.modules]
+store = SecretStore(timeout=5.0)
+status = store.health().status.value
+full = auto_backend(keyring.get_keyring(), False)  # keyring's own detection, every backend
+print(backend_name(quick), backend_name(full), store.backend_name, status, left_out)
+"""
+
+
+def test_the_quick_backend_choice_is_keyrings_own(
+    secret_service: KeyringBackend, tmp_path: Path
+) -> None:
+    """keyring's choice without importing the backends it would set aside (macOS', Windows',
+    keyrings.cryptfile's): the same Secret Service backend keyring's full detection finds."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON_KEYRING")}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg-config")  # no keyringrc.cfg
+    done = subprocess.run(
+        [sys.executable, "-c", QUICK_CHOICE], env=env, capture_output=True, text=True,
+        timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    quick, full, used, status, left_out = done.stdout.split(maxsplit=4)
+    assert quick == full == used == "keyring.backends.SecretService.Keyring"
+    assert status == "ok"
+    assert left_out.strip() == "[]"

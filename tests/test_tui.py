@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import pytest
@@ -11,6 +12,7 @@ from keyring.backends import fail
 from pullwatch.demo import Demo
 from pullwatch.identities.secrets import KeyringStatus, MemoryKeyring, SecretStore
 from pullwatch.identities.store import IdentityStore
+from pullwatch.monitor import Monitor
 from pullwatch.reading import State
 from pullwatch.runtime import build_runtime
 from pullwatch.tui.app import PullwatchApp, make_app
@@ -99,6 +101,53 @@ async def test_refresh_updates_rows_in_place(demo: Demo) -> None:
         for _ in range(3):  # ticks update countdown cells only
             app._tick()
         assert table.rebuilds == rebuilds
+
+
+async def test_a_spread_round_is_taken_out_of_the_pause(
+    demo: Demo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A round spread over 30 s of a 60 s interval: the next starts 30 s after it ends, so each
+    identity still comes round about once an interval (not every 90 s)."""
+    app = app_for(demo)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.wait_for_round()
+        await pilot.pause()
+        assert app.dashboard.status.next_round_in == pytest.approx(60, abs=2)
+        monkeypatch.setattr(Monitor, "spread_time", lambda self: 30.0)
+        app.start_round()
+        await app.wait_for_round()
+        await pilot.pause()
+        assert app.dashboard.status.next_round_in == pytest.approx(30, abs=2)
+
+
+async def test_a_refresh_before_the_history_is_loaded_is_still_recorded(
+    demo: Demo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Paint first: the history loads in a thread after the first frame. A reading taken before
+    it is in (enter pressed at once) is recorded when it arrives, not dropped."""
+    from pullwatch.history import History
+
+    release = threading.Event()
+    opened = PullwatchApp.open_history
+
+    def slow_open(self: PullwatchApp) -> History:
+        release.wait(10)
+        return opened(self)
+
+    monkeypatch.setattr(PullwatchApp, "open_history", slow_open)
+    app = make_app(demo.runtime, demo=True, interval=60, watch_terminal=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("enter")  # the first identity, before the history is in
+        for _ in range(500):
+            if app.monitor.latest("anonymous") is not None:
+                break
+            await asyncio.sleep(0.01)
+        assert not app.history_loaded.is_set()
+        release.set()
+        await app.wait_for_round()
+        await app.workers.wait_for_complete()
+    with History(demo.runtime.paths.history_db) as history:
+        assert len(history.for_label("anonymous")) == 2  # the early refresh and the round
 
 
 async def test_enter_refreshes_the_selected_identity(demo: Demo) -> None:

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pullwatch.clock import SYSTEM_CLOCK, Clock
-from pullwatch.identities.secrets import MemoryKeyring, SecretStore
+from pullwatch.identities.memory_keyring import MemoryKeyring
+from pullwatch.identities.secrets import SecretStore
 from pullwatch.identities.store import Identity, IdentityStore
 from pullwatch.paths import Paths
 from pullwatch.runtime import Runtime, build_runtime

@@ -24,7 +24,6 @@ from typing import Any
 
 from pullwatch.clock import SYSTEM_CLOCK, Clock
 from pullwatch.paths import ensure_private_dir
-from pullwatch.redact import add_fingerprint, fingerprint, load_fingerprints
 
 FILE_NAME = "tokens.seen"
 KEEP_SECONDS = 24 * 3600.0  # tokens live minutes; an echo a day later is still caught
@@ -60,11 +59,15 @@ class TokenLedger:
                     for digest, at in entries.items()
                     if isinstance(at, int | float) and now - float(at) < KEEP_SECONDS
                 }
+            from pullwatch.redact import load_fingerprints
+
             load_fingerprints(self._salt, self._entries)
 
     def remember(self, token: str) -> None:
         """A token was issued: keep its fingerprint, redact it from now on (cheap: no I/O;
         `flush()` writes)."""
+        from pullwatch.redact import add_fingerprint, fingerprint
+
         self.load()
         with self._lock:
             digest = fingerprint(self._salt, token)

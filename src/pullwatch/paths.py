@@ -13,8 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import platformdirs
-
 APP_NAME = "pullwatch"
 
 ENV_CONFIG_DIR = "PULLWATCH_CONFIG_DIR"
@@ -61,13 +59,20 @@ def resolve_paths(
             return Path(env[var]).expanduser()
         return None
 
-    config = pick(config_dir, ENV_CONFIG_DIR) or Path(platformdirs.user_config_dir(APP_NAME))
+    config = pick(config_dir, ENV_CONFIG_DIR)
     data = pick(data_dir, ENV_DATA_DIR)
     cache = pick(cache_dir, ENV_CACHE_DIR)
-    if cache is None:
-        cache = data / "cache" if data is not None else Path(platformdirs.user_cache_dir(APP_NAME))
-    if data is None:
-        data = Path(platformdirs.user_data_dir(APP_NAME))
+    if config is None or data is None or cache is None:
+        import platformdirs  # only for a default (~4 ms to import)
+
+        if config is None:
+            config = Path(platformdirs.user_config_dir(APP_NAME))
+        if cache is None:
+            cache = (
+                data / "cache" if data is not None else Path(platformdirs.user_cache_dir(APP_NAME))
+            )
+        if data is None:
+            data = Path(platformdirs.user_data_dir(APP_NAME))
     return Paths(config_dir=config, data_dir=data, cache_dir=cache)
 
 

@@ -6,19 +6,15 @@ every setting: flag, then environment variable, then the config file, then the d
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from pullwatch.assess import DEFAULT_WARN_WITHIN, Assessment, Policy, assess_all
 from pullwatch.clock import SYSTEM_CLOCK, Clock
 from pullwatch.durations import parse_duration
-from pullwatch.hub.challenges import ChallengeCache
-from pullwatch.hub.client import HubClient, ProbeResult, Timeouts, TokenResult
-from pullwatch.hub.pacing import DEFAULT_BURST, DEFAULT_MAX_RATE, Pacer
+from pullwatch.hub.pacing import DEFAULT_BURST, DEFAULT_MAX_RATE
 from pullwatch.hub.tls import ENV_CA_CERT, TrustConfig, check_environment, load_ca_cert
 from pullwatch.hub.urls import (
     DEFAULT_REGISTRY,
@@ -40,17 +36,21 @@ from pullwatch.identities.secrets import SecretStore
 from pullwatch.identities.store import IdentityStore
 from pullwatch.ledger import FILE_NAME as LEDGER_FILE
 from pullwatch.ledger import TokenLedger
-from pullwatch.monitor import REQUESTS_PER_PROBE, Monitor
 from pullwatch.paths import Paths
-from pullwatch.reading import ErrorKind, Reading, State
-from pullwatch.recent import RecentHistory
-from pullwatch.refusals import FILE_NAME as REFUSALS_FILE
-from pullwatch.refusals import RefusalMemory
 
+# Only what building a runtime needs is imported here: the client (httpx), the monitor, the
+# assessment and the keyring are imported by the methods that use them, so the dashboard paints
+# before them and `identity add` never loads them (docs/design.md, "Start-up").
 if TYPE_CHECKING:
     import httpx
 
+    from pullwatch.assess import Assessment, Policy
+    from pullwatch.hub.client import HubClient, ProbeResult, Timeouts, TokenResult
     from pullwatch.identities.cryptfile import Unlocker
+    from pullwatch.monitor import Monitor
+    from pullwatch.reading import Reading
+    from pullwatch.recent import RecentHistory
+    from pullwatch.refusals import RefusalMemory
 
 ENV_REGISTRY = "PULLWATCH_REGISTRY"
 ENV_REPOSITORY = "PULLWATCH_REPOSITORY"
@@ -70,7 +70,7 @@ class Runtime:
     registry: str
     manifest: ManifestRef
     clock: Clock = SYSTEM_CLOCK
-    timeouts: Timeouts = field(default_factory=Timeouts)
+    timeouts: Timeouts | None = None  # None: the client's defaults
     use_challenge_cache: bool = True
     unlocker: Unlocker | None = None  # the encrypted-file keyring, when opted in
     warn_below: int | None = None  # --warn: overrides the config's warn_below
@@ -95,6 +95,10 @@ class Runtime:
         return is_docker_hub(self.registry)
 
     def client(self) -> HubClient:
+        from pullwatch.hub.challenges import ChallengeCache
+        from pullwatch.hub.client import HubClient, Timeouts
+        from pullwatch.hub.pacing import Pacer
+
         cache = ChallengeCache(
             self.paths.challenge_cache if self.use_challenge_cache else None, self.clock
         )
@@ -103,7 +107,7 @@ class Runtime:
             self.registry,
             self.manifest,
             clock=self.clock,
-            timeouts=self.timeouts,
+            timeouts=self.timeouts or Timeouts(),
             max_concurrency=self.config.settings.concurrency,
             challenge_cache=cache,
             on_token=self.ledger.remember,
@@ -113,11 +117,16 @@ class Runtime:
         )
 
     def refusals(self) -> RefusalMemory:
+        from pullwatch.refusals import FILE_NAME as REFUSALS_FILE
+        from pullwatch.refusals import RefusalMemory
+
         return RefusalMemory(self.paths.data_dir / REFUSALS_FILE)
 
     def monitor(self, client: HubClient, *, one_shot: bool = False) -> Monitor:
         """The monitor over the config's identities; `one_shot` (check, head, token): its
         rounds are never spread over `round_interval`."""
+        from pullwatch.monitor import Monitor
+
         monitor = Monitor(
             client=client,
             secret_for=self.store.secret_for,
@@ -132,6 +141,8 @@ class Runtime:
 
     def policy(self) -> Policy:
         """The thresholds `assess` applies: each identity's own, else --warn, else the config's."""
+        from pullwatch.assess import DEFAULT_WARN_WITHIN, Policy
+
         settings = self.config.settings
         warn_within = self.warn_within
         if warn_within is None and settings.warn_within is not None:
@@ -143,6 +154,8 @@ class Runtime:
         )
 
     def assess(self, readings: Sequence[Reading], recent: RecentHistory) -> list[Assessment]:
+        from pullwatch.assess import assess_all
+
         return assess_all(readings, recent=recent, policy=self.policy())
 
     # -- one-shot probes for the headless commands (each opens and closes its own client) -----
@@ -152,6 +165,9 @@ class Runtime:
         an identity still unanswered then is `unknown` ("no answer within the deadline").
         None: DEFAULT_DEADLINE plus the least time the pace needs for the round's requests
         (a token and a HEAD each), so many identities are not cut off by our own pacing."""
+        import asyncio
+
+        from pullwatch.monitor import REQUESTS_PER_PROBE
 
         async def run() -> list[Reading]:
             async with self.client() as client:
@@ -184,6 +200,8 @@ class Runtime:
             self.ledger.flush()
 
     def _late(self, identity: Identity, deadline: float) -> Reading:
+        from pullwatch.reading import ErrorKind, Reading, State
+
         return Reading(
             label=identity.label,
             username=identity.username,
@@ -197,6 +215,7 @@ class Runtime:
 
     def probe_now(self, identity: Identity, *, retry_auth: bool = False) -> ProbeResult:
         """One HEAD probe of one identity, with every exchange (a HEAD check)."""
+        import asyncio
 
         async def run() -> ProbeResult:
             async with self.client() as client:
@@ -211,6 +230,7 @@ class Runtime:
 
     def token_check(self, identity: Identity) -> TokenResult | Reading:
         """A fresh token request; a Reading when the identity's secret cannot be read."""
+        import asyncio
 
         async def run() -> TokenResult | Reading:
             async with self.client() as client:
@@ -231,6 +251,8 @@ class _suppress_cancel:
         return None
 
     def __exit__(self, kind: object, value: object, tb: object) -> bool:
+        import asyncio
+
         return isinstance(value, asyncio.CancelledError | Exception)
 
 

@@ -6,8 +6,6 @@ Secrets go straight to the OS keyring; the config file gets labels and usernames
 from __future__ import annotations
 
 import argparse
-import getpass
-import json
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -99,6 +97,8 @@ def _read_secret(args: argparse.Namespace) -> str:
         secret = secret[:-1] if secret.endswith("\n") else secret
         secret = secret[:-1] if secret.endswith("\r") else secret
     elif sys.stdin.isatty():
+        import getpass
+
         secret = getpass.getpass(f"Personal access token for {args.username}: ")
     else:
         raise CliError("stdin is not a terminal: pass the token with --password-stdin", EXIT_USAGE)
@@ -236,6 +236,8 @@ def cmd_identity_list(args: argparse.Namespace) -> int:
             row["same_login_as"] = shared  # one account: one bucket
         rows.append(row)
     if args.json:
+        import json
+
         out(json.dumps({"identities": rows}, indent=2))
         return 0
     headers = ("LABEL", "USERNAME", "SECRET")

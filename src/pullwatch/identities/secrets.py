@@ -25,14 +25,15 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import keyring
-from keyring.backend import KeyringBackend
-from keyring.backends import chainer, fail, null
-from keyring.errors import KeyringLocked, NoKeyringError, PasswordDeleteError
+if TYPE_CHECKING:
+    from keyring.backend import KeyringBackend
 
-from pullwatch.redact import REDACTED, redact, register_secret
+    from pullwatch.identities.memory_keyring import MemoryKeyring
+
+# keyring (and the backends it finds) is imported on first use, not with this module: the
+# dashboard paints before it, and building a runtime costs no keyring import.
 
 __all__ = [
     "ENV_ALLOW_PLAINTEXT",
@@ -116,33 +117,14 @@ class SecretStoreError(Exception):
         return self.health.status
 
 
-class MemoryKeyring(KeyringBackend):
-    """An in-memory keyring for demo mode and tests. Never auto-selected (negative priority)."""
+def __getattr__(name: str) -> type[MemoryKeyring]:
+    """`MemoryKeyring` lives in `memory_keyring` (it subclasses keyring's backend, so importing
+    it imports keyring); it is still importable from here."""
+    if name == "MemoryKeyring":
+        from pullwatch.identities.memory_keyring import MemoryKeyring
 
-    priority = -1
-
-    def __init__(self) -> None:
-        KeyringBackend.__init__(self)  # mypy: super() escapes untyped_calls_exclude
-        self._lock = threading.Lock()
-        self._entries: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        with self._lock:
-            return self._entries.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        with self._lock:
-            self._entries[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        with self._lock:
-            if self._entries.pop((service, username), None) is None:
-                raise PasswordDeleteError("no such password")
-
-    def labels(self, service: str) -> list[str]:
-        """The usernames stored under `service` (tests and the demo use this)."""
-        with self._lock:
-            return sorted(user for svc, user in self._entries if svc == service)
+        return MemoryKeyring
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def backend_name(backend: KeyringBackend) -> str:
@@ -153,6 +135,8 @@ def backend_name(backend: KeyringBackend) -> str:
 
 def is_plaintext_backend(backend: KeyringBackend) -> bool:
     """True for a backend that stores secrets unencrypted (also inside a ChainerBackend)."""
+    from keyring.backends import chainer
+
     if isinstance(backend, chainer.ChainerBackend):
         return any(is_plaintext_backend(member) for member in backend.backends)
     if backend_name(backend) in _PLAINTEXT_BACKENDS:
@@ -178,6 +162,8 @@ def auto_backend(chosen: KeyringBackend, allow_plaintext: bool) -> KeyringBacken
     only prompting ones are left that is "no backend", when only plaintext ones, the chain
     itself (refused unless plaintext was allowed).
     """
+    from keyring.backends import chainer, fail
+
     if not isinstance(chosen, chainer.ChainerBackend):
         return chosen
     members: list[KeyringBackend] = list(chosen.backends)  # a jaraco classproperty: Any
@@ -192,6 +178,98 @@ def auto_backend(chosen: KeyringBackend, allow_plaintext: bool) -> KeyringBacken
     if any(_prompts_on_terminal(member) for member in members):
         return fail.Keyring()
     return chosen
+
+
+# keyring's own backends that are viable on one platform only (keyring imports them everywhere;
+# the macOS one runs ctypes' find_library when imported, ~30 ms on Linux).
+_ONE_PLATFORM = {"keyring.backends.macOS": "darwin", "keyring.backends.Windows": "win32"}
+# Plugins all of whose backends `auto_backend` sets aside unless plaintext is allowed: files
+# that prompt for a passphrase or keep secrets in plain text (keyrings.cryptfile imports
+# pycryptodome and argon2 to say so, ~20 ms).
+_SET_ASIDE_PLUGINS = ("keyrings.cryptfile.",)
+
+
+def choose_backend(allow_plaintext: bool) -> KeyringBackend:
+    """keyring's own choice, narrowed by `auto_backend`: the backend pullwatch uses.
+
+    keyring finds its choice by importing every installed backend (macOS' and Windows' too, and
+    every plugin) and asking each whether it works here - ~100 ms, paid by every command that
+    touches a secret. When the answer cannot depend on the backends that would set aside
+    anyway, `_quick_choice` finds the same one without importing them.
+    """
+    import keyring
+    import keyring.core
+
+    if keyring.get_keyring is keyring.core.get_keyring:  # not replaced (tests replace it)
+        quick = _quick_choice(allow_plaintext)
+        if quick is not None:
+            return quick
+    return auto_backend(keyring.get_keyring(), allow_plaintext)
+
+
+def _quick_choice(allow_plaintext: bool) -> KeyringBackend | None:
+    """What `auto_backend(keyring.get_keyring())` would answer, or None to ask keyring.
+
+    keyring takes PYTHON_KEYRING_BACKEND, then keyringrc.cfg, then the viable backend of the
+    highest priority (a chain of them, best first, when there are several); `auto_backend`
+    takes the best member that neither prompts on the terminal nor stores plain text. So with
+    neither setting and plaintext not allowed, the answer is the best such backend among those
+    keyring would load - and the backends left out here can never be it: keyring's macOS and
+    Windows ones elsewhere, and keyrings.cryptfile's (each prompts or is plain text). Every other
+    plugin is loaded as keyring loads it. When none of them is usable the answer may depend on
+    the ones left out ("no backend" rather than "refused"): keyring decides, as before.
+    """
+    import keyring.core
+    from keyring.backend import KeyringBackend, by_priority
+    from keyring.backends import chainer
+    from keyring.util import platform_
+
+    if allow_plaintext or keyring.core._keyring_backend is not None:  # chosen in this process
+        return None
+    if os.environ.get("PYTHON_KEYRING_BACKEND"):
+        return None
+    try:
+        if (platform_.config_root() / "keyringrc.cfg").exists():
+            return None
+    except Exception:  # an odd environment: keyring will say what it makes of it
+        return None
+    for entry in _entry_points("keyring.backends"):
+        module = entry.value.split(":", 1)[0].strip()
+        if _ONE_PLATFORM.get(module, sys.platform) != sys.platform:
+            continue
+        if module.startswith(_SET_ASIDE_PLUGINS):
+            continue
+        try:  # as keyring's own _load_plugins does
+            init = entry.load()
+            if callable(init):
+                init()
+        except Exception:
+            continue
+    usable: list[KeyringBackend] = []
+    for cls in KeyringBackend.get_viable_backends():
+        if issubclass(cls, chainer.ChainerBackend):
+            continue
+        try:
+            backend = cls()
+        except TypeError:  # keyring skips backends that need arguments
+            continue
+        if backend.priority > 0 and not (
+            _prompts_on_terminal(backend) or is_plaintext_backend(backend)
+        ):
+            usable.append(backend)
+    return max(usable, key=by_priority) if usable else None
+
+
+def _entry_points(group: str) -> Iterable[Any]:
+    """A group's entry points, read as keyring reads them (with its importlib_metadata, which
+    it has loaded already; the standard library's would cost its own import)."""
+    try:
+        from keyring.compat.py312 import metadata
+    except ImportError:  # another keyring release
+        import importlib.metadata
+
+        return importlib.metadata.entry_points(group=group)
+    return metadata.entry_points(group=group)
 
 
 def _reads_in_batches(backend: KeyringBackend) -> bool:
@@ -211,8 +289,16 @@ def _reads_in_batches(backend: KeyringBackend) -> bool:
     )
 
 
+def _register_secret(key: str, secret: str) -> None:
+    from pullwatch.redact import register_secret
+
+    register_secret(key, secret)
+
+
 def _one_line(text: str, secret: str | None = None) -> str:
     """One line without the secret, control characters or anything shaped like a credential."""
+    from pullwatch.redact import REDACTED, redact
+
     if secret:
         text = text.replace(secret, REDACTED)
     text = redact(_CONTROL.sub(" ", text))
@@ -384,7 +470,7 @@ class SecretStore:
         if failure is not None:
             return SecretLookup(failure.status, None, failure.message)
         if secret:
-            register_secret(self._redact_key(label), secret)  # scrubbed from anything shown
+            _register_secret(self._redact_key(label), secret)  # scrubbed from anything shown
         return SecretLookup(KeyringStatus.OK, secret, "")
 
     def get_many(self, labels: Iterable[str]) -> dict[str, SecretLookup]:
@@ -414,7 +500,7 @@ class SecretStore:
 
     def set(self, label: str, secret: str) -> None:
         """Store `secret` for `label`; raises SecretStoreError."""
-        register_secret(self._redact_key(label), secret)
+        _register_secret(self._redact_key(label), secret)
         _, failure = self._attempt(
             lambda b: b.set_password(self.SERVICE, label, secret), secret=secret
         )
@@ -423,6 +509,8 @@ class SecretStore:
 
     def delete(self, label: str) -> None:
         """Delete the entry for `label`; a missing entry is fine. Raises SecretStoreError."""
+
+        from keyring.errors import PasswordDeleteError
 
         def delete(backend: KeyringBackend) -> None:
             try:
@@ -480,6 +568,8 @@ class SecretStore:
             self._remember(failure)
             return dict.fromkeys(labels, SecretLookup(failure.status, None, failure.message))
         assert batch is not None
+        from keyring.errors import KeyringLocked
+
         locked = (
             self._classify(KeyringLocked("Failed to unlock the item!"), resolved.name)
             if batch.locked
@@ -494,7 +584,7 @@ class SecretStore:
                 continue
             secret = batch.secrets.get(label)
             if secret:
-                register_secret(self._redact_key(label), secret)  # scrubbed from anything shown
+                _register_secret(self._redact_key(label), secret)  # scrubbed from anything shown
             found[label] = SecretLookup(KeyringStatus.OK, secret, "")
         self._remember(locked or self._ok_health())
         return found
@@ -507,11 +597,7 @@ class SecretStore:
         given = self._backend
 
         def resolve() -> _Resolved:
-            backend = (
-                given
-                if given is not None
-                else auto_backend(keyring.get_keyring(), self.allow_plaintext)
-            )
+            backend = given if given is not None else choose_backend(self.allow_plaintext)
             return _Resolved(backend, backend_name(backend), self._verdict(backend))
 
         resolved, error, failure = self._timed(resolve)
@@ -526,6 +612,8 @@ class SecretStore:
 
     def _verdict(self, backend: KeyringBackend) -> KeyringHealth | None:
         """Why this backend can never work (no backend, plaintext refused), or None."""
+        from keyring.backends import chainer, fail, null
+
         name = backend_name(backend)
         if isinstance(backend, fail.Keyring | null.Keyring) or (
             isinstance(backend, chainer.ChainerBackend) and not backend.backends
@@ -636,6 +724,8 @@ class SecretStore:
 
     def _classify(self, exc: BaseException, name: str, secret: str | None = None) -> KeyringHealth:
         """Map a keyring exception to a status and a one-line message without the secret."""
+        from keyring.errors import KeyringLocked, NoKeyringError
+
         detail = _one_line(str(exc), secret)
         lowered = detail.lower()
         if isinstance(exc, NoKeyringError):

@@ -4,6 +4,11 @@ Data flows one way: the `Monitor` produces readings, `_show()` hands each to the
 writes only changed cells) and, for the selected identity, to the detail pane. Each identity's
 probe runs as its own async worker in its own group, so a refresh of one identity cancels only
 that identity's probe; the next round is scheduled when the last probe of a round finishes.
+
+Paint first (docs/design.md, "Start-up"): the first frame shows the identities from the config
+and imports nothing heavy. Then a worker thread reads the history database and the rows show
+the last values (stale, with their age); then it imports the engine (httpx, the monitor, the
+keyring), and the first round starts. Everything else is imported when first used.
 """
 
 from __future__ import annotations
@@ -12,10 +17,11 @@ import asyncio
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from rich.text import Text
 from textual import work
@@ -25,33 +31,29 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import Screen
 from textual.timer import Timer
 
-from pullwatch.advice import has_room
-from pullwatch.alerts import AlertTracker, Level
-from pullwatch.assess import Assessment, Policy, assess
-from pullwatch.comparison import best_to_use, outlook, ranked
 from pullwatch.durations import at_most, format_coarse
-from pullwatch.history import BackgroundWriter, History, HistoryError
-from pullwatch.hub.client import ProbeResult
-from pullwatch.identities.model import Identity
-from pullwatch.identities.secrets import KeyringHealth
-from pullwatch.output import registry_wide_failure
 from pullwatch.reading import Reading, State
-from pullwatch.recent import RecentHistory
-from pullwatch.runtime import Runtime
 from pullwatch.tui.no_color import keep_contrast
-from pullwatch.tui.screens.checks import CheckScreen, render_head_check, render_token_check
-from pullwatch.tui.screens.confirm import ConfirmScreen
 from pullwatch.tui.screens.dashboard import DashboardScreen, key_of, with_key
-from pullwatch.tui.screens.help import HelpScreen
-from pullwatch.tui.screens.identity_form import IdentityForm
-from pullwatch.tui.screens.passphrase import PassphraseScreen
-from pullwatch.tui.triage import TriageActions
 from pullwatch.tui.widgets.identity_table import Column, IdentityTable
+
+if TYPE_CHECKING:  # imported where used, after the first frame (see the module's docstring)
+    from pullwatch.alerts import AlertTracker
+    from pullwatch.assess import Assessment, Policy
+    from pullwatch.history import BackgroundWriter, History
+    from pullwatch.hub.client import HubClient, ProbeResult
+    from pullwatch.identities.model import Identity
+    from pullwatch.identities.secrets import KeyringHealth
+    from pullwatch.monitor import Monitor
+    from pullwatch.recent import RecentHistory
+    from pullwatch.runtime import Runtime
+    from pullwatch.tui.triage import TriageActions
 
 MIN_INTERVAL = 10.0
 RECENT_SECONDS = 24 * 3600.0  # source changes and estimates loaded at start
 SPARKLINE_SECONDS = 6 * 3600.0  # the longest window in use: a sparkline shows one window
 TERMINAL_CHECK_SECONDS = 2.0
+PAINT_WAIT_SECONDS = 1.0  # at most this long for the last values' frame before the engine
 
 
 class IdentityCommands(Provider):
@@ -116,6 +118,8 @@ class PullwatchApp(App[None]):
 
     CSS_PATH = "app.tcss"
     TITLE = "pullwatch"
+    TICK_SECONDS = 1.0  # the countdowns' clock (tests shorten it)
+    ALERT_SECONDS = 10.0  # how long an alert's toast stays (snapshots keep it: wall-clock time)
     COMMANDS = App.COMMANDS | {IdentityCommands}
     BINDINGS = [
         Binding("question_mark", "help", "more", key_display="?"),
@@ -139,9 +143,11 @@ class PullwatchApp(App[None]):
         self.interval = max(MIN_INTERVAL, float(interval or runtime.config.settings.interval))
         self.auto_rounds = auto_rounds
         self.watch_terminal = watch_terminal
-        self._client = runtime.client()
-        self.monitor = runtime.monitor(self._client)
-        self._policy: Policy = runtime.policy()
+        # The engine - client, monitor, policy - is built after the first frame (`_engine`).
+        self._client: HubClient | None = None
+        self._monitor: Monitor | None = None
+        self._policy_now: Policy | None = None
+        self._placeholders: dict[str, Reading] = {}  # rows before the monitor has readings
         self.paused = False
         self.rounds_completed = 0
         self.round_finished = asyncio.Event()
@@ -154,17 +160,111 @@ class PullwatchApp(App[None]):
         self._registry_problem: str | None = None
         self._quitting = False
         self.compare = False
-        self._recent = RecentHistory()
-        self._alerts = AlertTracker()
+        self._recent_history: RecentHistory | None = None
+        self._alert_tracker: AlertTracker | None = None
         self._writer: BackgroundWriter | None = None
+        self._unrecorded: list[Reading] = []  # readings taken before the history was loaded
         self.history_loaded = asyncio.Event()
+        self._watching = False  # the engine is built and the first round started
         self._dashboard_filled = False
         self._config_stamp = self._stamp()
-        self.triage = TriageActions(self)
+        self._triage: TriageActions | None = None
 
     @property
     def runtime(self) -> Runtime:
         return self._runtime
+
+    # -- the engine, built after the first frame (or when something needs it sooner) ---------
+
+    @property
+    def monitor(self) -> Monitor:
+        if self._monitor is None:
+            self._engine()
+        assert self._monitor is not None
+        return self._monitor
+
+    def _engine(self) -> None:
+        """The client and the monitor (imports httpx and the keyring's wrapper); idempotent."""
+        if self._monitor is not None:
+            return
+        self._client = self.runtime.client()
+        monitor = self.runtime.monitor(self._client)
+        monitor.sinks.append(self._record)
+        self._monitor = monitor
+
+    def _record(self, reading: Reading) -> None:
+        """The monitor's sink: the history database and the recent past. A reading taken
+        before they are loaded (a key pressed at once) waits for them, then is recorded."""
+        if not self.history_loaded.is_set():
+            self._unrecorded.append(reading)
+            return
+        if self._writer is not None:
+            self._writer.submit(reading)
+        self._recent.add(reading)
+
+    @property
+    def _policy(self) -> Policy:
+        if self._policy_now is None:
+            self._policy_now = self.runtime.policy()
+        return self._policy_now
+
+    @_policy.setter
+    def _policy(self, policy: Policy) -> None:
+        self._policy_now = policy
+
+    @property
+    def _recent(self) -> RecentHistory:
+        if self._recent_history is None:
+            from pullwatch.recent import RecentHistory
+
+            self._recent_history = RecentHistory()
+        return self._recent_history
+
+    @_recent.setter
+    def _recent(self, recent: RecentHistory) -> None:
+        self._recent_history = recent
+
+    @property
+    def _alerts(self) -> AlertTracker:
+        if self._alert_tracker is None:
+            from pullwatch.alerts import AlertTracker
+
+            self._alert_tracker = AlertTracker()
+        return self._alert_tracker
+
+    @property
+    def triage(self) -> TriageActions:
+        if self._triage is None:
+            from pullwatch.tui.triage import TriageActions
+
+            self._triage = TriageActions(self)
+        return self._triage
+
+    def _identities(self) -> list[Identity]:
+        """The identities: the monitor's, or before it exists the config's."""
+        if self._monitor is not None:
+            return self._monitor.identities
+        return list(self.runtime.config.identities)
+
+    def _readings(self) -> list[Reading]:
+        """The latest reading of each identity; before the monitor exists, `unknown` ones
+        (assessed with the history, they show the last values, stale)."""
+        if self._monitor is not None:
+            return self._monitor.readings()
+        now = self.clock.time()
+        readings = []
+        for identity in self.runtime.config.identities:
+            reading = self._placeholders.get(identity.label)
+            if reading is None or reading.username != identity.username:
+                reading = Reading.unknown(identity.label, identity.username, now)
+                self._placeholders[identity.label] = reading
+            readings.append(reading)
+        return readings
+
+    def _latest(self, label: str) -> Reading | None:
+        if self._monitor is not None:
+            return self._monitor.latest(label)
+        return next((r for r in self._readings() if r.label == label), None)
 
     # -- parts -------------------------------------------------------------------------------
 
@@ -177,10 +277,22 @@ class PullwatchApp(App[None]):
         )
 
     @property
+    def _shutting_down(self) -> bool:
+        """The app is shutting down: its widgets are going, or gone.
+
+        Textual stops running the app (`is_running`) before it takes any screen down; our own
+        `on_unmount` comes only after the screens are gone. Until then the tick timer and probe
+        workers still run (a pilot's app is shut down without `exit()`, so its timers keep
+        firing; a quit cancels the probes, whose `finally` blocks run while the screens go) -
+        so everything that touches a widget asks this first.
+        """
+        return self._quitting or not self.is_running
+
+    @property
     def _has_dashboard(self) -> bool:
-        """False once the app is closing and its screens are gone."""
+        """False once the app is closing (see `_shutting_down`)."""
         return (
-            not self._quitting
+            not self._shutting_down
             and bool(self.screen_stack)
             and isinstance(self.screen_stack[0], DashboardScreen)
         )
@@ -204,8 +316,8 @@ class PullwatchApp(App[None]):
         table.add_feature_column(  # drops out before the gauge at 80 columns
             Column("runsout", "Runs out", 9, 5), self._runs_out_cell, ticking=True
         )
-        self._show_identities()
-        self.set_interval(1.0, self._tick)
+        self._show_identities()  # the labels from the config: nothing else is known yet
+        self.set_interval(self.TICK_SECONDS, self._tick)
         # The rest waits for the first frame: worker threads started now would hold the GIL
         # while the dashboard paints (benchmarks/startup.py: ~30 ms later to the first paint).
         self.call_after_refresh(self._start_watching)
@@ -213,21 +325,25 @@ class PullwatchApp(App[None]):
             self._watch_terminal()
 
     def _start_watching(self) -> None:
-        self._check_keyring()
+        if self._shutting_down:
+            return
         self._ask_passphrase()
-        self._load_history()  # the first round starts when the history is in
+        self._load_history()  # then the last values, the engine and the first round
 
     async def on_unmount(self) -> None:
         self._quitting = True  # cancelled probes must not schedule another round
         self._cancel_timer()
         self.workers.cancel_all()
-        await self._client.aclose()
+        if self._client is not None:
+            await self._client.aclose()
         if self._writer is not None:
             self._writer.close()
 
     # -- history ----------------------------------------------------------------------------
 
     def open_history(self) -> History:
+        from pullwatch.history import History
+
         settings = self.runtime.config.settings
         return History(
             self.runtime.paths.history_db, clock=self.clock, retention_days=settings.retention_days
@@ -235,35 +351,64 @@ class PullwatchApp(App[None]):
 
     @work(thread=True, exit_on_error=False, group="history-load")
     def _load_history(self) -> None:
-        """Recent readings from the database (in a thread), then start watching.
+        """In a thread: recent readings from the database, shown as the last values; then the
+        engine's imports; then, on the event loop, the engine and the first round.
 
         The database keeps each bucket's estimate and each identity's sources up to date, so
         this reads O(identities) rows plus the sparklines' last hours - never a day's replay.
         """
-        problem: str | None = None
-        labels = [i.label for i in self.monitor.identities]
         try:
-            with self.open_history() as history:
-                recent = history.recent(
-                    self.clock.time(), RECENT_SECONDS, series=SPARKLINE_SECONDS, labels=labels
-                )
-        except HistoryError as exc:
-            recent, problem = RecentHistory(), str(exc)
-        self.call_from_thread(self._history_loaded, recent, problem)
+            from pullwatch.history import HistoryError
+
+            problem: str | None = None
+            labels = [i.label for i in self._identities()]
+            try:
+                with self.open_history() as history:
+                    recent = history.recent(
+                        self.clock.time(), RECENT_SECONDS, series=SPARKLINE_SECONDS, labels=labels
+                    )
+            except HistoryError as exc:
+                from pullwatch.recent import RecentHistory
+
+                recent, problem = RecentHistory(), str(exc)
+            import pullwatch.assess  # here, not on the event loop
+
+            self.call_from_thread(self._history_loaded, recent, problem)
+            # The engine (httpx, the monitor, the keyring's wrapper) is imported here too, once
+            # the last values are on the screen (a refresh is not held up by it).
+            painted = threading.Event()
+            self.call_from_thread(self.call_after_refresh, painted.set)
+            painted.wait(PAINT_WAIT_SECONDS)
+            import pullwatch.hub.client
+            import pullwatch.monitor  # noqa: F401
+        finally:  # whatever happened above, the dashboard goes on to watch
+            if not self._shutting_down:
+                self.call_from_thread(self._start_engine)
 
     def _history_loaded(self, recent: RecentHistory, problem: str | None) -> None:
         self._recent = recent
         if problem is None:
+            from pullwatch.history import BackgroundWriter
+
             self._writer = BackgroundWriter(self.open_history)
-            self.monitor.sinks.append(self._writer.submit)
         else:
             self.notify(f"history off: {problem}", severity="warning", timeout=10)
-        self.monitor.sinks.append(self._recent.add)
         self.history_loaded.set()
+        early, self._unrecorded = self._unrecorded, []
+        for reading in early:
+            self._record(reading)
         if self._has_dashboard:  # the last known values, until the first round answers
-            for reading in self.monitor.readings():
+            for reading in self._readings():
                 self.dashboard.table.show(self._assess_row(reading))
             self._select(self.dashboard.selected_label)
+
+    def _start_engine(self) -> None:
+        """The client and monitor, the keyring's health, and the first round."""
+        if self._shutting_down:
+            return
+        self._engine()
+        self._watching = True
+        self._check_keyring()
         if self.auto_rounds:
             self.start_round()
 
@@ -303,13 +448,15 @@ class PullwatchApp(App[None]):
 
     def _assess_row(self, reading: Reading) -> Assessment:
         """What a table row shows: state and quota (no advice or insights: the pane has them)."""
+        from pullwatch.assess import assess
+
         return assess(reading, recent=self._recent, policy=self._policy, shared_with=())
 
     def _assess_full(self, reading: Reading) -> Assessment:
         """Everything, for the detail pane, the checks and the report."""
-        return assess(
-            reading, others=self.monitor.readings(), recent=self._recent, policy=self._policy
-        )
+        from pullwatch.assess import assess
+
+        return assess(reading, others=self._readings(), recent=self._recent, policy=self._policy)
 
     def assessments(self) -> list[Assessment]:
         return [self._assess_full(r) for r in self.monitor.readings()]
@@ -328,6 +475,8 @@ class PullwatchApp(App[None]):
         another shell) are picked up first.
         """
         self._cancel_timer()
+        if self._shutting_down:  # a round timer that fired as the app began to close
+            return
         self._follow_config()
         chosen = [
             identity
@@ -424,10 +573,14 @@ class PullwatchApp(App[None]):
 
     def _schedule_next(self) -> None:
         self._cancel_timer()
-        if self.paused or not self.auto_rounds or self._quitting:
+        if self.paused or not self.auto_rounds or self._shutting_down:
             return
-        self._next_round_at = self.clock.time() + self.interval
-        self._round_timer = self.set_timer(self.interval, self.start_round)
+        # A large round spreads its probes over part of the interval (monitor.py): that time
+        # is taken out of the pause, so each identity still comes round about once an interval.
+        spread = 0.0 if self._monitor is None else self._monitor.spread_time()
+        pause = max(self.interval - spread, 1.0)
+        self._next_round_at = self.clock.time() + pause
+        self._round_timer = self.set_timer(pause, self.start_round)
 
     def _cancel_timer(self) -> None:
         if self._round_timer is not None:
@@ -439,9 +592,7 @@ class PullwatchApp(App[None]):
         """Until the round in progress - or the first one, if it has not started - is done.
         For tests and scripts."""
         pending = (
-            self._round_active
-            or bool(self._in_flight)
-            or (self.auto_rounds and not self.history_loaded.is_set())
+            self._round_active or bool(self._in_flight) or (self.auto_rounds and not self._watching)
         )
         if not pending:
             return
@@ -460,16 +611,23 @@ class PullwatchApp(App[None]):
     # -- showing -----------------------------------------------------------------------------
 
     def _show_identities(self) -> None:
-        """Rows in config order, or best first in comparison mode (★ marks the best)."""
-        rows = {r.label: self._assess_row(r) for r in self.monitor.readings()}
+        """Rows in config order, or best first in comparison mode (★ marks the best); before
+        anything is read (the first frame), the labels only."""
+        if self._monitor is None and not self.history_loaded.is_set():
+            self.dashboard.show_identities([i.label for i in self._identities()], {})
+            self._refresh_status()
+            return
+        rows = {r.label: self._assess_row(r) for r in self._readings()}
         if self.compare:
+            from pullwatch.comparison import best_to_use, ranked
+
             now = self.clock.time()
             order = ranked(list(rows.values()), now)
             labels = [a.label for a in order]
             best = best_to_use(order, now)
             marks = {best.label: "★"} if best else {}
         else:
-            labels = [identity.label for identity in self.monitor.identities]
+            labels = [identity.label for identity in self._identities()]
             marks = {}
         self.dashboard.show_identities(labels, rows)
         self.dashboard.table.set_marks(marks)
@@ -486,15 +644,25 @@ class PullwatchApp(App[None]):
             self._select(reading.label)
         alert = self._alerts.observe(row, self.clock.time())
         if alert is not None:
+            from pullwatch.alerts import Level
+
             severity: Literal["error", "warning"] = (
                 "error" if alert.level is Level.EXHAUSTED else "warning"
             )
-            self.notify(alert.message, title="pullwatch alert", severity=severity, timeout=10)
+            self.notify(
+                alert.message,
+                title="pullwatch alert",
+                severity=severity,
+                timeout=self.ALERT_SECONDS,
+            )
             if self.runtime.config.settings.bell:
                 self.bell()
 
     def _select(self, label: str | None) -> None:
-        reading = self.monitor.latest(label) if label else None
+        if self._monitor is None and not self.history_loaded.is_set():
+            return  # nothing read yet: the pane fills in with the last values
+        monitor = self._monitor
+        reading = self._latest(label) if label else None
         now = self.clock.time()
         assessment = series = None
         ahead: str | None = None
@@ -503,13 +671,16 @@ class PullwatchApp(App[None]):
             window = assessment.quota.window_seconds if assessment.quota else None
             series = self._recent.series(reading.label, now - (window or 21600))
             if assessment.runs_out_in(now) is not None:
-                roomy = [r for r in self.monitor.readings() if has_room(r)]
+                from pullwatch.advice import has_room
+                from pullwatch.comparison import outlook
+
+                roomy = [r for r in self._readings() if has_room(r)]
                 ahead = outlook(assessment, [self._assess_row(r) for r in roomy], now)
         self.dashboard.detail.show(
             assessment,
             now=now,
-            next_attempt=self.monitor.next_attempt_at(label) if label else None,
-            halted=self.monitor.is_halted(label) if label else False,
+            next_attempt=monitor.next_attempt_at(label) if label and monitor else None,
+            halted=monitor.is_halted(label) if label and monitor else False,
             series=series,
             outlook=ahead,
         )
@@ -524,7 +695,7 @@ class PullwatchApp(App[None]):
         if not self._has_dashboard:
             return
         status = self.dashboard.status
-        status.identity_count = len(self.monitor.identities)
+        status.identity_count = len(self._identities())
         status.probing = len(self._in_flight)
         status.paused = self.paused
         status.comparing = self.compare
@@ -543,6 +714,8 @@ class PullwatchApp(App[None]):
         readings = self.monitor.readings()
         if not readings or any(r.state is not State.ERROR for r in readings):
             return None
+        from pullwatch.output import registry_wide_failure
+
         shared = registry_wide_failure([self._assess_row(r) for r in readings])
         return None if shared is None else (shared.reason or shared.state.label)
 
@@ -582,9 +755,13 @@ class PullwatchApp(App[None]):
         """The opt-in encrypted keyring is locked: ask for its passphrase in a modal screen."""
         unlocker = self.runtime.unlocker
         if unlocker is not None and unlocker.locked:
+            from pullwatch.tui.screens.passphrase import PassphraseScreen
+
             self.push_screen(PassphraseScreen(unlocker), self._passphrase_done)
 
     def _passphrase_done(self, unlocked: bool | None) -> None:
+        if self._shutting_down:
+            return
         self.runtime.secrets.recheck()
         self._check_keyring()
         if not unlocked:
@@ -639,7 +816,7 @@ class PullwatchApp(App[None]):
     def _identity(self, label: str | None) -> Identity | None:
         if label is None:
             return None
-        return next((i for i in self.monitor.identities if i.label == label), None)
+        return next((i for i in self._identities() if i.label == label), None)
 
     def _selected_identity(self) -> Identity | None:
         identity = self._identity(self.dashboard.selected_label)
@@ -690,6 +867,8 @@ class PullwatchApp(App[None]):
         identity = self._identity(label)
         if identity is None:
             return
+        from pullwatch.tui.screens.checks import CheckScreen, render_token_check
+
         who = identity.username or "anonymous"
         self.push_screen(
             CheckScreen(
@@ -710,12 +889,16 @@ class PullwatchApp(App[None]):
                 self._show(result.reading)
             return result, self._assess_full(result.reading)
 
+        from pullwatch.tui.screens.checks import CheckScreen, render_head_check
+
         who = identity.username or "anonymous"
         self.push_screen(
             CheckScreen(f"HEAD check · {identity.label} ({who})", run, render_head_check)
         )
 
     def action_add_identity(self) -> None:
+        from pullwatch.tui.screens.identity_form import IdentityForm
+
         self.push_screen(IdentityForm(store=self.runtime.store, existing=None), self._form_closed)
 
     def action_edit_identity(self) -> None:
@@ -726,6 +909,8 @@ class PullwatchApp(App[None]):
     def edit_identity(self, label: str) -> None:
         identity = self._identity(label)
         if identity is not None:
+            from pullwatch.tui.screens.identity_form import IdentityForm
+
             self.push_screen(
                 IdentityForm(store=self.runtime.store, existing=identity), self._form_closed
             )
@@ -751,6 +936,8 @@ class PullwatchApp(App[None]):
             if yes:
                 self._remove_identity(identity.label)
 
+        from pullwatch.tui.screens.confirm import ConfirmScreen
+
         self.push_screen(ConfirmScreen(question), answered)
 
     @work(thread=True, exit_on_error=False, group="store")
@@ -773,6 +960,8 @@ class PullwatchApp(App[None]):
         """After an add, edit or delete (here or by another process): reload, re-key the table,
         probe what changed. `focus` was just saved here: it is probed at once, even when only
         its token changed (a saved token is the user asking to try the login again)."""
+        if not self._has_dashboard:  # a store worker that finished as the app closed
+            return
         try:
             config = self.runtime.reload()
         except Exception as exc:
@@ -798,6 +987,8 @@ class PullwatchApp(App[None]):
         self._refresh_status()
 
     def action_help(self) -> None:
+        from pullwatch.tui.screens.help import HelpScreen
+
         self.push_screen(HelpScreen())
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:

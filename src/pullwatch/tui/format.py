@@ -10,12 +10,15 @@ old it is - never shown as if fresh.
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 
-from pullwatch.assess import Assessment
 from pullwatch.durations import format_coarse, format_span
 from pullwatch.reading import Source, State
+
+if TYPE_CHECKING:
+    from pullwatch.assess import Assessment
 
 STATE_STYLES: dict[State, str] = {
     State.OK: "green",

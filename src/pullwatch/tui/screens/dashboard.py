@@ -7,6 +7,7 @@ the round scheduling live in the app, so they keep running while another screen 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -15,10 +16,12 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from pullwatch.assess import Assessment
 from pullwatch.tui.widgets.detail_pane import DetailPane
 from pullwatch.tui.widgets.identity_table import IdentityTable
 from pullwatch.tui.widgets.status_line import StatusLine
+
+if TYPE_CHECKING:
+    from pullwatch.assess import Assessment
 
 
 class DashboardScreen(Screen[None]):

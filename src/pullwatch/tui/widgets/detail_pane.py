@@ -6,19 +6,22 @@ The body changes only when a reading arrives or the selection moves; the one-lin
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
-from textual.css.query import NoMatches
 from textual.widgets import Sparkline, Static
 
-from pullwatch.assess import Assessment
 from pullwatch.durations import at_most, format_clock, format_coarse, format_span, iso_time
 from pullwatch.reading import State
-from pullwatch.recovery import Recovery
 from pullwatch.tui import format as fmt
 from pullwatch.tui.widgets._steady import same_shape
+
+if TYPE_CHECKING:
+    from pullwatch.assess import Assessment
+    from pullwatch.recovery import Recovery
 
 
 class DetailPane(VerticalScroll):
@@ -102,10 +105,7 @@ class DetailPane(VerticalScroll):
     def tick(self, now: float) -> None:
         if not self.is_mounted:
             return
-        try:
-            clock = self.query_one("#detail-clock", Static)
-        except NoMatches:  # the app is closing: the pane's children are removed first
-            return
+        clock = self.query_one("#detail-clock", Static)
         text = _clock_line(self._assessment, now, self._next_attempt, self._halted, self._outlook)
         if text != self._last_clock:
             steady = same_shape(clock, self._last_clock, text)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.console import Console
 from rich.segment import Segment
@@ -28,8 +28,10 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from pullwatch.assess import Assessment
 from pullwatch.tui import format as fmt
+
+if TYPE_CHECKING:
+    from pullwatch.assess import Assessment
 
 CELL_PADDING = 2  # each cell is padded by one column on each side
 NUMBERS = 7  # "180/200"
@@ -96,7 +98,7 @@ def plan_columns(
     return [Column(c.key, c.title, widths[c.key], c.priority) for c in chosen]
 
 
-CellRenderer = Callable[[Assessment, float], Text]
+CellRenderer = Callable[["Assessment", float], Text]
 
 HEADER = "identity-table--header"
 CURSOR = "identity-table--cursor"
@@ -268,7 +270,8 @@ class IdentityTable(ScrollView, can_focus=True):
         self._rows = {label: row for row, label in enumerate(self._order)}
         self._shown = {
             label: {
-                c.key: self._cell(c.key, self._assessments.get(label)) for c in self._columns_plan
+                c.key: self._cell(c.key, self._assessments.get(label), label)
+                for c in self._columns_plan
             }
             for label in self._order
         }
@@ -353,10 +356,10 @@ class IdentityTable(ScrollView, can_focus=True):
             ]
             self._repaint(label, changed)
 
-    def _cell(self, key: str, assessment: Assessment | None) -> Text:
-        """One cell's text for one identity."""
+    def _cell(self, key: str, assessment: Assessment | None, label: str = "") -> Text:
+        """One cell's text for one identity; before its first assessment only its label."""
         if assessment is None:
-            return BLANK
+            return Text(label, style="bold") if key == "label" and label else BLANK
         reading = assessment.reading
         width = self._widths.get(key, 10)
         if key == "label":
