@@ -317,3 +317,33 @@ async def test_a_reading_updates_its_cells_in_place(
         assert table.rebuilds == rebuilds
         token = table.get_cell("ci-bot", "token")
         assert isinstance(token, Text) and token.plain == "expired"
+
+
+# -- the keyring: a one-shot round reads its secrets in one batch ---------------------------
+
+
+def test_a_one_shot_round_reads_every_secret_in_one_batch(
+    demo: Demo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`check` (Runtime.probe_round) asks the keyring once for the whole round - on the Secret
+    Service one batch instead of a D-Bus session per identity (1.7 s -> 0.6 s for 100)."""
+    from pullwatch.identities.store import IdentityStore
+
+    calls = {"one at a time": 0, "batch": 0}
+    one, batch = IdentityStore.secret_for, IdentityStore.secrets_for
+
+    def counted_one(self: IdentityStore, identity: object) -> object:
+        calls["one at a time"] += 1
+        return one(self, identity)  # type: ignore[arg-type]
+
+    def counted_batch(self: IdentityStore, identities: object) -> object:
+        calls["batch"] += 1
+        return batch(self, identities)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(IdentityStore, "secret_for", counted_one)
+    monkeypatch.setattr(IdentityStore, "secrets_for", counted_batch)
+    labels = [identity.label for identity in demo.runtime.config.identities]
+    readings = demo.runtime.probe_round(labels)
+    assert [r.label for r in readings] == labels
+    assert sum(1 for r in readings if r.username is not None) >= 2  # logins to read secrets for
+    assert calls == {"one at a time": 0, "batch": 1}

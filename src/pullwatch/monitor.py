@@ -168,7 +168,7 @@ class Monitor:
         chosen = [
             self._identities[lb] for lb in (labels or self._identities) if lb in self._identities
         ]
-        secrets = await self._round_secrets(chosen)
+        secrets = await self.round_secrets(chosen)
         await asyncio.gather(
             *(self.probe(identity, secret=secrets.get(identity.label)) for identity in chosen)
         )
@@ -342,8 +342,9 @@ class Monitor:
             return cached.lookup
         return None
 
-    async def _round_secrets(self, identities: Sequence[Identity]) -> Mapping[str, SecretLookup]:
-        """One keyring batch for the identities this round probes that must read their secret.
+    async def round_secrets(self, identities: Sequence[Identity]) -> Mapping[str, SecretLookup]:
+        """One keyring batch for the identities this round probes that must read their secret
+        (`round` does it; a caller that runs the probes itself passes each its `secret`).
 
         Never raises: without a batch source, or if it fails, each reads its own.
         """

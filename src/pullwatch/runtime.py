@@ -177,7 +177,13 @@ class Runtime:
                 if limit is None:
                     needed = REQUESTS_PER_PROBE * len(chosen) + 1  # + the ping
                     limit = DEFAULT_DEADLINE + client.pacer.least_time(needed)
-                tasks = {i.label: asyncio.create_task(monitor.probe(i)) for i in chosen}
+                # every secret in one keyring batch (a Secret Service round trip or a few),
+                # not one keyring call per identity
+                secrets = await monitor.round_secrets(chosen)
+                tasks = {
+                    i.label: asyncio.create_task(monitor.probe(i, secret=secrets.get(i.label)))
+                    for i in chosen
+                }
                 if tasks:
                     await asyncio.wait(tasks.values(), timeout=limit)
                 readings = []
