@@ -1,40 +1,150 @@
-"""Every performance figure of issue 7, with its target and the side-by-side comparisons.
+"""Every performance figure of issues 7 and 12, each beside its target, and a summary.
 
-    python benchmarks/run_all.py            # the full set (~8 minutes on 2 cores)
-    python benchmarks/run_all.py --quick    # smaller N and shorter windows (~3 minutes)
-    python benchmarks/run_all.py --only rounds,idle
+    python benchmarks/run_all.py                 # the full set (~8 minutes on 2 cores)
+    python benchmarks/run_all.py --quick         # smaller N, fewer runs (~3-4 minutes)
+    python benchmarks/run_all.py --only check,startup
+    python benchmarks/run_all.py --markdown README.md   # regenerate README's ## Performance
 
-Areas: rounds (N = 1..1000 against the simulated hub, and the manual curl/jq routine),
-startup (first painted dashboard against a minimal Textual app; `check`'s import time),
-idle (CPU and terminal bytes of the dashboard on a pty), scale (peak RSS with 1000 identities,
-applying a round of 1000 readings), growth (history queries, `check` as history grows,
-estimates). Each prints its tables as it finishes; a summary of every target closes the run.
-Benchmarks are not tests: nothing here runs in the test suite. Before/after comparisons of
-two source trees: `benchmarks/compare.py`.
+Areas:
+  check    the `pullwatch check` process with the real Secret Service (gnome-keyring in
+           dbus-run-session) against the seed's curl/jq routine, N = 10, 100, 1000; `identity
+           add`; the simulated hub's listen backlog (a burst of 32 connects)
+  keyring  SecretStore reads from the real Secret Service, N = 10, 100, 1000
+  startup  the dashboard on a pty, read through a terminal emulator: first frame and first data
+           rows against a one-label Textual app, the warm round until the new numbers are on
+           screen, N = 10, 100, 1000; `check`'s import time
+  rounds   the engine's rounds in-process (requests per identity, concurrency, growth with N)
+  idle     CPU and terminal bytes of the dashboard left running on a pty
+  scale    peak RSS with 1000 identities; applying a round of 1000 readings, repaint included
+  growth   history queries, `check` as history grows, estimates
+  pacing   request pacing (benchmarks/pacing.py: run only when that file exists)
+
+Everything runs on loopback against `pullwatch simhub` in its own process, 50 ms added to every
+answer, in throwaway directories. Benchmarks are not tests: nothing here runs in the test suite.
+Before/after comparisons of two source trees: `benchmarks/compare.py`.
+
+`--markdown FILE` writes the Performance section made from this run: into FILE's
+`## Performance` section when FILE has one (the rest of the file is kept), else FILE is the
+section alone.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import platform
+import re
 import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
 
-import growth
-import idle
-import rounds
-import scale
-import startup
-from _common import SIM_LATENCY, Table
+from _common import BENCH_DIR, SIM_LATENCY, Table
 
-AREAS = ("rounds", "startup", "idle", "scale", "growth")
+AREAS = ("check", "keyring", "startup", "rounds", "idle", "scale", "growth", "pacing")
+
+
+def _area(name: str) -> Callable[[bool], list[Table]] | None:
+    """The area's `run(quick) -> list[Table]`; None for an optional area that is absent."""
+    if name == "pacing" and not (BENCH_DIR / "pacing.py").exists():
+        return None
+    module = importlib.import_module({"keyring": "keyring_reads"}.get(name, name))
+    run = getattr(module, "run", None)
+    if run is None:
+        raise RuntimeError(f"benchmarks/{name}.py has no run(quick)")
+
+    def call(quick: bool) -> list[Table]:
+        found = run(quick)
+        if isinstance(found, tuple):  # rounds.run: (tables, samples)
+            found = found[0]
+        return list(found)
+
+    return call
+
+
+# -- the README section ---------------------------------------------------------------------------
+
+SECTION = "## Performance"
+
+INTRO = """\
+pullwatch runs for hours over SSH on busy hosts, so it is measured as the user runs it: the
+`pullwatch check` process and the dashboard as processes (the dashboard on a pseudo-terminal,
+read through a terminal emulator: a clock stops when the thing measured is on screen), secrets
+in a real Secret Service (gnome-keyring in `dbus-run-session`, started by the benchmark in a
+throwaway home), and the simulated hub (`pullwatch simhub`) in its own process on loopback with
+50 ms added to every answer. Comparisons are made side by side in the same run (the machine is
+shared, absolute times drift). One command prints every figure beside its target, medians of
+several runs, and writes this section:
+
+```sh
+pip install -r benchmarks/requirements.txt     # pyte: the terminal emulator
+python benchmarks/run_all.py --markdown README.md   # ~8 minutes on 2 cores; --quick: ~3-4
+python benchmarks/compare.py --before OTHER_CHECKOUT/src   # two source trees, same harness
+```
+"""
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").strip()
+
+
+def markdown(tables: list[Table], header: str, quick: bool, seconds: float) -> str:
+    """The README's Performance section: every figure with a target, met or not."""
+    lines = [SECTION, "", INTRO]
+    lines.append(
+        f"Latest run ({header}; {seconds / 60:.0f} minutes{', --quick' if quick else ''}):"
+    )
+    lines += ["", "| figure | measured | target | |", "|---|---|---|---|"]
+    for table in tables:
+        for row in table.rows:
+            if row.verdict:
+                mark = "met" if row.verdict == "PASS" else "**not met**"
+                lines.append(
+                    f"| {_cell(row.figure)} | {_cell(row.measured)} | {_cell(row.target)} "
+                    f"| {mark} |"
+                )
+    misses = [r for t in tables for r in t.rows if r.verdict == "MISS"]
+    lines.append("")
+    if misses:
+        lines.append(
+            f"Not met in this run ({len(misses)}): "
+            + "; ".join(f"{r.figure.strip()} ({r.measured} against {r.target})" for r in misses)
+            + "."
+        )
+    else:
+        lines.append("Every target was met in this run.")
+    lines += [
+        "",
+        "The full output (every figure, with or without a target, and how each is measured) is "
+        "printed by `run_all.py`; each script's docstring says what its clock includes.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_markdown(path: Path, section: str) -> None:
+    if path.exists():
+        text = path.read_text(encoding="utf-8")
+        match = re.search(rf"^{re.escape(SECTION)}\s*$", text, flags=re.MULTILINE)
+        if match:
+            after = re.search(r"^## ", text[match.end() :], flags=re.MULTILINE)
+            end = match.end() + after.start() if after else len(text)
+            path.write_text(text[: match.start()] + section + "\n" + text[end:], encoding="utf-8")
+            return
+    path.write_text(section, encoding="utf-8")
+
+
+# -- main ---------------------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller N, shorter windows")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller N, fewer runs")
     parser.add_argument("--only", help=f"comma-separated areas: {', '.join(AREAS)}")
+    parser.add_argument(
+        "--markdown", type=Path, metavar="FILE", help="write the Performance section to FILE"
+    )
     args = parser.parse_args(argv)
     chosen = [a.strip() for a in (args.only or ",".join(AREAS)).split(",") if a.strip()]
     unknown = set(chosen) - set(AREAS)
@@ -42,43 +152,52 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown area(s): {', '.join(sorted(unknown))}")
 
     load = os.getloadavg()
-    print(
-        f"pullwatch benchmarks{' (quick)' if args.quick else ''}: python "
-        f"{platform.python_version()}, {os.cpu_count()} CPUs, load {load[0]:.2f} "
-        f"{load[1]:.2f} {load[2]:.2f}; simulated hub +{SIM_LATENCY * 1000:.0f} ms per answer\n",
-        flush=True,
+    header = (
+        f"python {platform.python_version()}, {os.cpu_count()} CPUs, load {load[0]:.2f} "
+        f"{load[1]:.2f} {load[2]:.2f} at the start; simulated hub +{SIM_LATENCY * 1000:.0f} ms "
+        "per answer"
     )
+    print(f"pullwatch benchmarks{' (quick)' if args.quick else ''}: {header}\n", flush=True)
     started = time.perf_counter()
     tables: list[Table] = []
+    failed: list[str] = []
     for area in chosen:
+        run = _area(area)
+        if run is None:
+            print(f"  ({area}: benchmarks/{area}.py not present, skipped)\n", flush=True)
+            continue
         area_started = time.perf_counter()
-        if area == "rounds":
-            found, _ = rounds.run(args.quick)
-        elif area == "startup":
-            found = startup.run(args.quick)
-        elif area == "idle":
-            found = idle.run(args.quick)
-        elif area == "scale":
-            found = scale.run(args.quick)
-        else:
-            found = growth.run(args.quick)
+        try:
+            found = run(args.quick)
+        except Exception as exc:  # one broken area must not lose the others' figures
+            failed.append(area)
+            print(f"  ({area} FAILED: {type(exc).__name__}: {exc})\n", flush=True)
+            continue
         for table in found:
             table.print()
         print(f"  ({area}: {time.perf_counter() - area_started:.0f} s)\n", flush=True)
         tables += found
 
+    seconds = time.perf_counter() - started
     summary = Table("Summary: every figure with a target")
     for table in tables:
         for row in table.rows:
             if row.verdict:
                 summary.add(row.figure.strip(), row.measured, row.target, row.verdict == "PASS")
-    misses = [r for r in summary.rows if r.verdict == "MISS"]
+    misses = summary.misses
     summary.note(
         f"{len(summary.rows) - len(misses)} of {len(summary.rows)} targets met; "
-        f"run took {time.perf_counter() - started:.0f} s"
+        f"run took {seconds:.0f} s"
+        + (f"; areas that failed: {', '.join(failed)}" if failed else "")
     )
     summary.print()
-    return 1 if misses else 0
+    if args.markdown is not None:
+        if failed:
+            print(f"--markdown: not written, areas failed: {', '.join(failed)}", file=sys.stderr)
+            return 2
+        write_markdown(args.markdown, markdown(tables, header, args.quick, seconds))
+        print(f"Performance section written to {args.markdown}", flush=True)
+    return 1 if misses or failed else 0
 
 
 if __name__ == "__main__":
