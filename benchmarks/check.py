@@ -22,8 +22,9 @@ For N = 10, 100, 1000 (`--quick`: 10, 100) identities, each with a secret, again
 - the simulated hub's listen backlog: a burst of 32 simultaneous connects (`concurrency`'s
   default) must all be accepted at once - no SYN dropped and retried (a retry costs a 1 s
   timeout), checked by the connect times and by the kernel's ListenOverflows / ListenDrops /
-  TCPSynRetrans counters (system-wide: anything else on the machine can only make it fail).
-  The same counters are watched across every `check` run.
+  TCPSynRetrans counters (shown; they are system-wide, so other processes on the machine add
+  to them and the verdict is the connect times). Across the `check` runs the same counters are
+  shown, and a run 0.9 s slower than the median (a retried SYN waits 1 s) counts as a stall.
 
 The first `check` run of each kind caches the registry's challenge on disk and starts the
 history, as any run after a user's first does; it is not timed.
@@ -166,6 +167,7 @@ class Sample:
     n: int
     collection: str = ""
     restarts: int = 0
+    stalls: int = 0
     store_secrets: float = 0.0
     real: list[float] = field(default_factory=list)
     memory: list[float] = field(default_factory=list)
@@ -275,6 +277,9 @@ def measure(n: int, quick: bool) -> Sample:
                 if run < manual_runs:
                     manual.append(manual_routine(sim, work.root, n))
             s.tcp = counter_delta(tcp_before, tcp_counters())
+            s.stalls = sum(w - median(s.real) >= 0.9 for w in s.real) + sum(
+                w - median(s.memory) >= 0.9 for w in s.memory
+            )
         if manual:
             s.manual, s.manual_measured_n = median(manual), n
         if n == TARGET_N:
@@ -344,10 +349,16 @@ def report(samples: dict[int, Sample], hub: Table) -> list[Table]:
     table.add("manifest GETs (pulls spent), every `check` run", str(gets), "0", gets == 0)
     dropped = {k: sum(s.tcp.get(k, 0) for s in samples.values()) for k in TCP_COUNTERS}
     table.add(
-        "connects dropped / SYNs retried during all `check` runs",
-        ", ".join(f"{k} {v}" for k, v in dropped.items()),
+        "kernel ListenOverflows / ListenDrops / TCPSynRetrans while `check` ran (info)",
+        " / ".join(str(v) for v in dropped.values())
+        + (" (system-wide: other processes count too)" if any(dropped.values()) else ""),
+    )
+    stalls = sum(s.stalls for s in samples.values())
+    table.add(
+        "`check` runs stalled >= 0.9 s beyond the median (a retried connect costs 1 s)",
+        str(stalls),
         "0",
-        not any(dropped.values()),
+        stalls == 0,
     )
     table.note("medians; wall time from spawn to exit; every run's identities all came back `ok`")
     table.note("alternating runs: check (real keyring), check (in-memory keyring), curl routine")
@@ -396,10 +407,9 @@ def hub_backlog(quick: bool) -> Table:
             worst < 0.2,
         )
         table.add(
-            "ListenOverflows / ListenDrops / TCPSynRetrans during the bursts",
-            " / ".join(str(deltas.get(k, 0)) for k in TCP_COUNTERS),
-            "0 / 0 / 0",
-            not any(deltas.values()),
+            "kernel ListenOverflows / ListenDrops / TCPSynRetrans during the bursts (info)",
+            " / ".join(str(deltas.get(k, 0)) for k in TCP_COUNTERS)
+            + (" (system-wide: other processes count too)" if any(deltas.values()) else ""),
         )
         table.add("slowest HEAD answer in a burst (50 ms latency each)", ms(max(answers)))
     return table
