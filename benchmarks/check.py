@@ -247,7 +247,7 @@ def identity_adds(service: SecretService, work: Workdir, sim: SimHub, runs: int)
 
 def measure(n: int, quick: bool) -> Sample:
     s = Sample(n)
-    runs = 3 if n >= 1000 or quick else 5
+    runs = 2 if n >= 1000 else 3 if quick else 5
     manual_runs = 0 if n > MANUAL_MEASURED_MAX else (1 if quick and n >= 100 else 2)
     with (
         workdir() as work,

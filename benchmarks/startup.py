@@ -202,7 +202,7 @@ def _remaining(sim: SimHub, n: int) -> dict[int, int]:
 
 def measure(n: int, quick: bool) -> Sample:
     s = Sample(n)
-    runs = 4 if quick else 7
+    runs = 4 if quick else 5
     with (
         workdir() as work,
         SimHub(n, SIM_LATENCY, work.root) as sim,
@@ -218,7 +218,9 @@ def measure(n: int, quick: bool) -> Sample:
         marks = {"first frame": shows_frame, "first data rows": shows_data(n)}
         progress(f"start-up N={n}: first run (history, byte code)")
         one_start(minimal, env, {"label": shows_label})
-        warm = warm_rounds(env, sim, n, 3 if quick else 5)  # also the untimed first run
+        warm = warm_rounds(
+            env, sim, n, 3 if quick or n >= 1000 else 5
+        )  # also the untimed first run
         s.warm = warm
         for k in range(runs):
             progress(f"start-up N={n}: run {k + 1}/{runs}")
