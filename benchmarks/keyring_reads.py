@@ -126,6 +126,20 @@ class Checked:
                 return
 
 
+def store_again(store: Any, label: str, secret: str) -> None:
+    """`store.set`, tried again after gnome-keyring-daemon aborted (it is restarted, see
+    `_secretservice.serve`; a write lost that way is simply made again)."""
+    for attempt in range(3):
+        try:
+            store.set(label, secret)
+            return
+        except Exception as exc:
+            if attempt == 2:
+                raise
+            progress(f"storing {label} failed ({str(exc)[-80:]}), again")
+            time.sleep(2)
+
+
 def inner(args: argparse.Namespace) -> int:
     if SOURCE_TREE:
         sys.path.insert(0, SOURCE_TREE)
@@ -147,7 +161,7 @@ def inner(args: argparse.Namespace) -> int:
         labels = [label_for(i) for i in range(1, n + 1)]
         progress(f"storing secrets {stored + 1}..{n}")
         for label in labels[stored:]:
-            store.set(label, secret_of(label))
+            store_again(store, label, secret_of(label))
         stored = n
         repeats = args.repeats if n < 1000 else 1  # ~15 s each: informative, not a target
         progress(f"N={n}: {repeats} x sequential get, {args.repeats} x get_many")
