@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import (
+    LIFTED_PACE,
     PYTHON,
     SIM_LATENCY,
     SimHub,
@@ -171,6 +172,7 @@ class Sample:
     store_secrets: float = 0.0
     real: list[float] = field(default_factory=list)
     memory: list[float] = field(default_factory=list)
+    lifted: list[float] = field(default_factory=list)
     real_counts: dict[str, int] = field(default_factory=dict)
     manual: float | None = None
     manual_measured_n: int = 0
@@ -247,7 +249,10 @@ def identity_adds(service: SecretService, work: Workdir, sim: SimHub, runs: int)
 
 def measure(n: int, quick: bool) -> Sample:
     s = Sample(n)
-    runs = 2 if n >= 1000 else 3 if quick else 5
+    # N = 1000: `check` is held to the default pace (25/s after a burst of 250, hub/pacing.py),
+    # ~70 s a run: one run, no in-memory extra; one more with the pace lifted (the engine)
+    runs = 1 if n >= 1000 else 3 if quick else 5
+    memory_runs = 0 if n >= 1000 else runs
     manual_runs = 0 if n > MANUAL_MEASURED_MAX else (1 if quick and n >= 100 else 2)
     with (
         workdir() as work,
@@ -263,8 +268,9 @@ def measure(n: int, quick: bool) -> Sample:
         with workdir() as other:
             write_config(other.config_dir, n)
             memory_env = other.env(sim.url)
-            timed_check(real_env, n, "real keyring, first run")
-            timed_check(memory_env, n, "in-memory keyring, first run")
+            timed_check({**real_env, **LIFTED_PACE}, n, "real keyring, first run")
+            if memory_runs:
+                timed_check({**memory_env, **LIFTED_PACE}, n, "in-memory keyring, first run")
             tcp_before = tcp_counters()
             manual: list[float] = []
             for run in range(max(runs, manual_runs)):
@@ -273,13 +279,17 @@ def measure(n: int, quick: bool) -> Sample:
                     before = sim.counters()
                     s.real.append(timed_check(real_env, n, "real keyring"))
                     s.real_counts = _delta(sim.counters(), before)
+                if run < memory_runs:
                     s.memory.append(timed_check(memory_env, n, "in-memory keyring"))
                 if run < manual_runs:
                     manual.append(manual_routine(sim, work.root, n))
             s.tcp = counter_delta(tcp_before, tcp_counters())
-            s.stalls = sum(w - median(s.real) >= 0.9 for w in s.real) + sum(
-                w - median(s.memory) >= 0.9 for w in s.memory
-            )
+            if n >= 1000:
+                progress(f"check N={n}: one more with the pace lifted")
+                s.lifted.append(timed_check({**real_env, **LIFTED_PACE}, n, "pace lifted"))
+            s.stalls = sum(w - median(s.real) >= 0.9 for w in s.real)
+            if s.memory:
+                s.stalls += sum(w - median(s.memory) >= 0.9 for w in s.memory)
         if manual:
             s.manual, s.manual_measured_n = median(manual), n
         if n == TARGET_N:
@@ -309,10 +319,16 @@ def report(samples: dict[int, Sample], hub: Table) -> list[Table]:
         s = samples[n]
         real = median(s.real)
         table.add(f"N={n:<4} `check` process, real Secret Service", secs(real))
-        table.add(
-            f"N={n:<4} `check` process, in-memory keyring (extra, not the user's)",
-            secs(median(s.memory)),
-        )
+        if s.memory:
+            table.add(
+                f"N={n:<4} `check` process, in-memory keyring (extra, not the user's)",
+                secs(median(s.memory)),
+            )
+        if s.lifted:
+            table.add(
+                f"N={n:<4} `check` process, real Secret Service, pace lifted (extra: the engine)",
+                secs(median(s.lifted)),
+            )
         table.add(f"N={n:<4} `check`: requests per identity", per_identity(s.real_counts, n))
         if s.manual is not None:
             how = (
@@ -331,10 +347,11 @@ def report(samples: dict[int, Sample], hub: Table) -> list[Table]:
                 )
             else:
                 table.add(f"N={n:<4} curl routine / `check` (real keyring)", f"{speedup:.1f}x")
-            table.add(
-                f"N={n:<4} curl routine / `check` (in-memory keyring, extra)",
-                f"{s.manual / median(s.memory):.1f}x",
-            )
+            if s.memory:
+                table.add(
+                    f"N={n:<4} curl routine / `check` (in-memory keyring, extra)",
+                    f"{s.manual / median(s.memory):.1f}x",
+                )
         table.add(
             f"N={n:<4} storing the {n} secrets (SecretStore.set, info)", secs(s.store_secrets)
         )
@@ -362,6 +379,10 @@ def report(samples: dict[int, Sample], hub: Table) -> list[Table]:
     )
     table.note("medians; wall time from spawn to exit; every run's identities all came back `ok`")
     table.note("alternating runs: check (real keyring), check (in-memory keyring), curl routine")
+    table.note(
+        "`check` runs at the default request pace (25/s after a burst of 250): a round of N "
+        "identities with new tokens is 2N requests, so N=1000 is held to ~70 s by design"
+    )
     if restarts:
         table.note(f"gnome-keyring-daemon aborted and was restarted {restarts} time(s)")
 
