@@ -23,11 +23,15 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchkeyring import secret_for
+
+if TYPE_CHECKING:
+    from _secretservice import SecretService
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -35,6 +39,11 @@ PYTHON = sys.executable
 KEYRING_BACKEND = "benchkeyring.BenchKeyring"
 SIM_LATENCY = 0.050  # seconds the simulated hub adds to every answer
 PYCACHE = Path(tempfile.gettempdir()) / "pullwatch-bench-pycache"
+# The request pace (hub/pacing.py, default 25/s after a burst of 250) lifted: for untimed
+# warm-up runs, and for figures of the engine itself, which say so. What the user runs is
+# measured at the default pace. (The pacer keeps a quarter second of the rate in reserve out of
+# the burst: 4000/s leaves 9000 of 10000, more than a cold round of 1000 identities needs.)
+LIFTED_PACE = {"PULLWATCH_MAX_RATE": "4000", "PULLWATCH_BURST": "10000"}
 # compare.py runs the same benchmarks against another source tree (a `src` directory)
 SOURCE_TREE = os.environ.get("PULLWATCH_BENCH_SRC", "")
 
@@ -82,6 +91,20 @@ class Table:
     @property
     def misses(self) -> list[Row]:
         return [r for r in self.rows if r.verdict == "MISS"]
+
+    def to_json(self) -> str:
+        """One line: how a table measured in a child process comes back (`from_json`)."""
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Table:
+        data = json.loads(text)
+        return cls(
+            title=data["title"],
+            rows=[Row(**row) for row in data["rows"]],
+            notes=list(data["notes"]),
+            headers=tuple(data["headers"]),
+        )
 
 
 def median(values: Sequence[float]) -> float:
@@ -162,8 +185,12 @@ class Workdir:
     def data_dir(self) -> Path:
         return self.root / "data"
 
-    def env(self, registry: str | None = None, **extra: str) -> dict[str, str]:
-        """Environment for a pullwatch subprocess: our dirs, the benchmark keyring, loopback."""
+    def env(
+        self, registry: str | None = None, *, keyring: SecretService | None = None, **extra: str
+    ) -> dict[str, str]:
+        """Environment for a pullwatch subprocess: our dirs, loopback, and as its keyring the
+        real Secret Service `keyring` (keyring's own choice of backend, as a user has it) or,
+        without one, the benchmark keyring (in memory)."""
         env = {
             k: v
             for k, v in os.environ.items()
@@ -189,6 +216,10 @@ class Workdir:
         )
         for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
             env.pop(name, None)
+        if keyring is not None:
+            del env["PYTHON_KEYRING_BACKEND"]
+            env.pop("KEYRING_PROPERTY_PREFERRED_COLLECTION", None)
+            env.update(keyring.client_env())
         if registry is not None:
             env["PULLWATCH_REGISTRY"] = registry
         env.update(extra)
@@ -252,6 +283,16 @@ class SimHub:
     def pull(self, who: str, n: int = 1) -> None:
         self._call(f"/_sim/pull?who={who}&n={n}", "POST", b"")
 
+    def pull_many(self, pulls: Sequence[tuple[str, int]]) -> None:
+        """Other clients pull: `(username, n)` each, several at a time (admin calls, no
+        latency, not counted)."""
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda p: self.pull(*p), pulls))
+
+    def remaining(self) -> dict[str, int]:
+        """Remaining pulls per account username, from the simulator's own state."""
+        return {str(b["who"]): int(b["remaining"]) for b in self.state()["buckets"]}
+
     def stop(self) -> None:
         self._proc.terminate()
         try:
@@ -296,7 +337,9 @@ class Finished:
     stderr: bytes
 
 
-def run_measured(argv: Sequence[str], env: dict[str, str], timeout: float = 600) -> Finished:
+def run_measured(
+    argv: Sequence[str], env: dict[str, str], timeout: float = 600, stdin: bytes | None = None
+) -> Finished:
     """Run to the end: wall time, peak RSS and CPU of this command alone.
 
     Started through `_rusage.py`, a small process, so that the peak RSS is the command's own
@@ -309,13 +352,13 @@ def run_measured(argv: Sequence[str], env: dict[str, str], timeout: float = 600)
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
             pass_fds=(write_fd,),
         )
     finally:
         os.close(write_fd)
     try:
-        out, err = proc.communicate(timeout=timeout)
+        out, err = proc.communicate(stdin, timeout=timeout)
         with os.fdopen(read_fd, "rb") as pipe:
             report = json.loads(pipe.read() or b"{}")
     except subprocess.TimeoutExpired:
@@ -435,3 +478,46 @@ class PtyApp:
         with contextlib.suppress(OSError):
             os.close(self.master)
         return self.proc.returncode
+
+
+class Screen:
+    """What a terminal shows for a `PtyApp`'s output: a VT emulator (pyte) fed chunk by chunk,
+    so a clock can stop at the chunk after which the screen shows something - not at the first
+    byte of it, and not at text that is drawn and then overwritten before it is seen."""
+
+    def __init__(self, app: PtyApp, cols: int, rows: int) -> None:
+        try:
+            import pyte
+        except ImportError:
+            raise SystemExit(
+                "the benchmarks read the terminal's screen with pyte: "
+                "pip install -r benchmarks/requirements.txt"
+            ) from None
+        self.app = app
+        self._screen = pyte.Screen(cols, rows)
+        self._stream = pyte.ByteStream(self._screen)
+        self._fed = 0  # chunks fed so far
+
+    def lines(self) -> list[str]:
+        return list(self._screen.display)
+
+    def wait_until(
+        self, shown: Callable[[list[str]], bool], timeout: float, after: float = 0.0
+    ) -> float | None:
+        """Seconds since the app's start at which the screen first satisfied `shown`, looking
+        only at chunks that arrived at or after `after`; None on timeout (or the app ended)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.app._lock:
+                chunks = self.app.chunks[self._fed :]
+            for when, data in chunks:
+                self._stream.feed(data)
+                self._fed += 1
+                if when >= after and shown(self.lines()):
+                    return when
+            left = deadline - time.monotonic()
+            if left <= 0 or (self.app.proc.poll() is not None and not chunks):
+                return None
+            with self.app._lock:
+                if len(self.app.chunks) == self._fed:
+                    self.app._seen.wait(min(left, 0.2))

@@ -180,7 +180,9 @@ def estimates(table: Table, counts: tuple[int, ...]) -> None:
             recent.add(reading)
         per = (time.perf_counter() - started) / max(len(block), 1)
         done = count
-        tracker = recent._trackers[block[-1].source or ""]
+        key = block[-1].bucket_key
+        assert key is not None
+        tracker = recent._trackers[key]
         series = len(recent._series[label_for(1)])
         table.add(
             f"after {count:,} readings of one bucket: time per added reading",
@@ -194,7 +196,7 @@ def estimates(table: Table, counts: tuple[int, ...]) -> None:
         )
         started = time.perf_counter()
         for _ in range(1000):
-            recent.recovery(block[-1].source)
+            recent.recovery(key)
         table.add(
             f"after {count:,} readings: one recovery estimate",
             f"{(time.perf_counter() - started):.3f} ms",

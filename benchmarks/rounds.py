@@ -8,10 +8,11 @@ own process:
   through the same `Monitor.round()` the dashboard and `check` use, in this process (secrets
   from an in-memory keyring); requests per identity per round by kind from the simulator's
   counters, manifest GETs included (there must be none);
-- `pullwatch check --json` as a fresh process (benchmark keyring), after a first run that
-  cached the challenge on disk: wall time and requests per identity;
-- the manual procedure of docs/protocol.md for the same identities, one after another, as a shell
-  script runs it (curl for the token, jq, curl --head, grep), and the ratio.
+
+These are the engine's figures, in-process with an in-memory keyring and the request pace
+lifted (`_common.LIFTED_PACE`; the pace is the pacing benchmark's). What the user runs - the
+`pullwatch check` process with the real Secret Service against the seed's curl/jq routine - is
+check.py; the dashboard's warm round on screen is startup.py.
 
     python benchmarks/rounds.py [--quick] [--sizes 1,10,100]
 """
@@ -28,21 +29,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from _common import (
-    PYTHON,
+    LIFTED_PACE,
     SIM_LATENCY,
     SimHub,
     Table,
     label_for,
     median,
-    mib,
     progress,
-    run_measured,
-    secret_for,
     secs,
-    username_for,
     workdir,
     write_config,
 )
+from benchkeyring import secret_for
 
 from pullwatch.hub.client import DEFAULT_CONCURRENCY
 from pullwatch.identities.secrets import MemoryKeyring, SecretStore
@@ -52,21 +50,6 @@ from pullwatch.runtime import build_runtime
 
 KINDS = ("ping", "token", "head", "manifest_get", "other")
 REPOSITORY = "ratelimitpreview/test"
-WARM_TARGET = 0.5  # s, a warm round of 100 identities
-SPEEDUP_TARGET = 20.0  # x the manual procedure at N = 100
-MANUAL_MEASURED_MAX = 100  # larger N: extrapolated from the N = 100 measurement
-
-MANUAL_SCRIPT = r"""#!/bin/bash
-# The manual routine (docs/protocol.md), per identity: a token (curl + jq), then the HEAD
-# (curl --head + grep).
-set -u
-while IFS=: read -r user pass; do
-  TOKEN=$(curl -s --user "$user:$pass" \
-    "$REALM?service=registry.docker.io&scope=repository:ratelimitpreview/test:pull" | jq -r .token)
-  curl -s --head -H "Authorization: Bearer $TOKEN" \
-    "$REGISTRY/v2/ratelimitpreview/test/manifests/latest" | grep -i '^ratelimit-'
-done < "$CREDENTIALS"
-"""
 
 
 @dataclass
@@ -78,12 +61,6 @@ class Sample:
     warm_counts: dict[str, int] = field(default_factory=dict)
     not_ok: int = 0
     peak_in_flight: int = 0
-    check_wall: list[float] = field(default_factory=list)
-    check_counts: dict[str, int] = field(default_factory=dict)
-    check_rss: int = 0
-    check_code: int = 0
-    manual: float | None = None
-    manual_measured_n: int = 0
 
 
 def _delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
@@ -103,7 +80,9 @@ async def _in_process(
     backend = MemoryKeyring()
     for i in range(1, n + 1):
         backend.set_password(SecretStore.SERVICE, label_for(i), secret_for(label_for(i)))
-    runtime = build_runtime(paths, registry=sim.url, secrets=SecretStore(backend), env={})
+    runtime = build_runtime(
+        paths, registry=sim.url, secrets=SecretStore(backend), env=dict(LIFTED_PACE)
+    )
     for run in range(runs):
         before = sim.counters()
         async with runtime.client() as client:
@@ -142,44 +121,6 @@ async def _in_process(
             s.peak_in_flight = max(s.peak_in_flight, peak)
 
 
-def _check_process(sim: SimHub, work: object, n: int, runs: int, s: Sample) -> None:
-    env = work.env(sim.url)  # type: ignore[attr-defined]
-    argv = [PYTHON, "-m", "pullwatch", "check", "--json"]
-    first = run_measured(argv, env)  # caches the challenge on disk (and starts the history)
-    if first.returncode not in (0, 1, 2):
-        raise RuntimeError(f"check failed: {first.stderr[-400:]!r}")
-    for _ in range(runs):
-        before = sim.counters()
-        done = run_measured(argv, env)
-        s.check_counts = _delta(sim.counters(), before)
-        s.check_wall.append(done.wall)
-        s.check_rss = max(s.check_rss, done.max_rss)
-        s.check_code = done.returncode
-
-
-def _manual(sim: SimHub, root: Path, n: int, runs: int, s: Sample) -> None:
-    measured = min(n, MANUAL_MEASURED_MAX)
-    script = root / "seed-routine.sh"
-    script.write_text(MANUAL_SCRIPT)
-    creds = root / "credentials.txt"
-    creds.write_text(
-        "".join(f"{username_for(i)}:{secret_for(label_for(i))}\n" for i in range(1, measured + 1))
-    )
-    creds.chmod(0o600)
-    env = {"REALM": f"{sim.url}/token", "REGISTRY": sim.url, "CREDENTIALS": str(creds)}
-    env["PATH"] = "/usr/local/bin:/usr/bin:/bin"
-    walls = []
-    for _ in range(runs):
-        before = sim.counters()
-        done = run_measured(["/bin/bash", str(script)], env)
-        counts = _delta(sim.counters(), before)
-        if done.returncode != 0 or counts["head"] != measured:
-            raise RuntimeError(f"manual routine failed: {done.stderr[-300:]!r} {counts}")
-        walls.append(done.wall)
-    s.manual = median(walls) * n / measured
-    s.manual_measured_n = measured
-
-
 def measure(n: int, quick: bool) -> Sample:
     s = Sample()
     runs = 3 if n >= 1000 or quick else 5
@@ -187,13 +128,6 @@ def measure(n: int, quick: bool) -> Sample:
         write_config(work.config_dir, n)
         progress(f"rounds N={n}: in-process cold and warm rounds")
         asyncio.run(_in_process(sim, work.root, n, runs + 1, 3, s))
-        progress(f"rounds N={n}: `pullwatch check` processes")
-        with workdir() as check_work:
-            write_config(check_work.config_dir, n)
-            _check_process(sim, check_work, n, 1 if n >= 1000 else 3, s)
-        if n <= MANUAL_MEASURED_MAX or not quick:
-            progress(f"rounds N={n}: the manual curl/jq routine")
-            _manual(sim, work.root, n, 1 if n >= 100 and quick else 3 if n <= 10 else 2, s)
     return s
 
 
@@ -214,22 +148,8 @@ def report(samples: dict[int, Sample]) -> list[Table]:
         grid.add(f"N={n:<4} warm round (tokens cached)", secs(median(s.warm)))
         grid.add(f"N={n:<4} cold round: requests/identity", per_identity(s.cold_counts, n))
         grid.add(f"N={n:<4} warm round: requests/identity", per_identity(s.warm_counts, n))
-        grid.add(f"N={n:<4} `check` process (after first run): wall", secs(median(s.check_wall)))
-        grid.add(f"N={n:<4} `check` process: requests/identity", per_identity(s.check_counts, n))
-        if s.manual is not None:
-            how = (
-                "measured"
-                if s.manual_measured_n == n
-                else f"extrapolated from {s.manual_measured_n} measured"
-            )
-            grid.add(f"N={n:<4} manual curl/jq routine ({how})", secs(s.manual))
-            grid.add(
-                f"N={n:<4} speed-up vs manual: cold / warm / check",
-                f"{s.manual / median(s.cold):.0f}x / {s.manual / median(s.warm):.0f}x / "
-                f"{s.manual / median(s.check_wall):.0f}x",
-            )
-    grid.note("medians; in-process rounds: secrets from an in-memory keyring (MemoryKeyring);")
-    grid.note("`check` processes: the benchmark keyring (in memory, derived secrets)")
+    grid.note("medians; in-process rounds (Monitor.round), secrets from an in-memory keyring;")
+    grid.note("the request pace lifted (PULLWATCH_MAX_RATE/BURST): the engine, not the pacer")
     first = next(iter(samples.values())).first_ever
     grid.note(f"very first round with no challenge on disk: {first} (one ping, then cached)")
 
@@ -244,9 +164,9 @@ def report(samples: dict[int, Sample]) -> list[Table]:
         "1 HEAD only",
         warm_ok,
     )
-    cold_max = max(sum(samples[n].check_counts.values()) / n for n in sizes)
+    cold_max = max(sum(samples[n].cold_counts.values()) / n for n in sizes)
     targets.add(
-        "cold `check` after the first run: requests per identity (max over N)",
+        "cold round after the first: requests per identity (max over N)",
         f"{cold_max:.2f}",
         "<= 2",
         cold_max <= 2,
@@ -254,28 +174,13 @@ def report(samples: dict[int, Sample]) -> list[Table]:
     gets = sum(
         s.cold_counts.get("manifest_get", 0)
         + s.warm_counts.get("manifest_get", 0)
-        + s.check_counts.get("manifest_get", 0)
         + s.first_ever.get("manifest_get", 0)
         for s in samples.values()
     )
     targets.add("manifest GETs counted by the simulator (all runs)", str(gets), "0", gets == 0)
     if 100 in samples:
-        s = samples[100]
-        warm = median(s.warm)
-        targets.add("warm round, N=100", secs(warm), f"< {WARM_TARGET} s", warm < WARM_TARGET)
-        if s.manual is not None:
-            speedup = s.manual / median(s.cold)
-            targets.add(
-                "N=100: manual routine / pullwatch cold round",
-                f"{speedup:.1f}x",
-                f">= {SPEEDUP_TARGET:.0f}x",
-                speedup >= SPEEDUP_TARGET,
-            )
-            check_speedup = s.manual / median(s.check_wall)
-            targets.add(
-                "N=100: manual routine / `pullwatch check` process (info)",
-                f"{check_speedup:.1f}x",
-            )
+        warm = median(samples[100].warm)
+        targets.add("warm round, N=100, in-process (on screen: startup.py)", secs(warm))
     peak = max(s.peak_in_flight for s in samples.values())
     targets.add(
         "requests in flight at once (peak, all N)",
@@ -305,13 +210,6 @@ def report(samples: dict[int, Sample]) -> list[Table]:
         for name, pick in (("cold", lambda s: median(s.cold)), ("warm", lambda s: median(s.warm))):
             e = slope(a, pick(samples[a]), b, pick(samples[b]))
             growth.add(f"{name} round, N={a} -> {b}", f"exponent {e:.2f}", "<= 1.1", e <= 1.1)
-        ca, cb = median(samples[a].check_wall), median(samples[b].check_wall)
-        growth.add(f"`check` process, N={a} -> {b}", f"exponent {slope(a, ca, b, cb):.2f}")
-        ra, rb = samples[a].check_rss, samples[b].check_rss
-        growth.add(
-            f"`check` peak RSS, N={a} -> {b}",
-            f"{mib(ra)} -> {mib(rb)} (+{(rb - ra) / (b - a) / 1024:.1f} KiB/identity)",
-        )
     growth.note("round time is waves of `concurrency` requests: sub-linear until N passes it")
     return [grid, targets, growth]
 

@@ -7,8 +7,13 @@
 - The time to apply one round of 1000 readings to the dashboard: a headless app
   (`App.run_test`, 120x40) with 1000 identities; the readings come from a real round against the
   simulated hub; each goes through the app's reading path (`PullwatchApp._show`, as each probe
-  worker does), timed without the repaint, then the repaint separately. The table must be
-  updated in place: `IdentityTable.rebuilds` must not change.
+  worker does), then the repaint. The table must be
+  updated in place: `IdentityTable.rebuilds` must not change. The figure with the target is
+  the readings applied plus the repaint: the clock stops when `pilot.pause()` returns, which
+  waits until the screen has processed every pending message and then renders its pending
+  updates (`Screen._on_timer_update`, the compositor's update) - the frame is made, only the
+  headless driver's write of it is skipped. The pty measurements of whole rounds, on screen,
+  are in startup.py.
 
     python benchmarks/scale.py [--quick]
 """
@@ -22,6 +27,7 @@ import time
 from pathlib import Path
 
 from _common import (
+    LIFTED_PACE,
     PYTHON,
     SIM_LATENCY,
     PtyApp,
@@ -34,11 +40,11 @@ from _common import (
     peak_rss,
     progress,
     run_measured,
-    secret_for,
     username_for,
     workdir,
     write_config,
 )
+from benchkeyring import secret_for
 
 from pullwatch.identities.secrets import MemoryKeyring, SecretStore
 from pullwatch.paths import Paths
@@ -52,7 +58,7 @@ BIG = 1000
 
 def dashboard_rss(n: int, sim: SimHub, work: object, rounds: int = 2) -> tuple[int, float]:
     """Peak RSS after `rounds` rounds, and how long the first round took to show."""
-    env = work.env(sim.url)  # type: ignore[attr-defined]
+    env = work.env(sim.url, **LIFTED_PACE)  # type: ignore[attr-defined]
     app = PtyApp([PYTHON, "-m", "pullwatch"], env, cols=120, rows=40)
     try:
         first = app.wait_for(b"next round", 120)
@@ -73,7 +79,7 @@ def dashboard_rss(n: int, sim: SimHub, work: object, rounds: int = 2) -> tuple[i
 
 
 def check_rss(sim: SimHub, work: object) -> tuple[int, float]:
-    env = work.env(sim.url)  # type: ignore[attr-defined]
+    env = work.env(sim.url, **LIFTED_PACE)  # type: ignore[attr-defined]
     argv = [PYTHON, "-m", "pullwatch", "check", "--json"]
     run_measured(argv, env)  # the first run caches the challenge
     done = run_measured(argv, env)
@@ -89,7 +95,9 @@ async def apply_round(sim: SimHub, root: Path, n: int) -> dict[str, float]:
     backend = MemoryKeyring()
     for i in range(1, n + 1):
         backend.set_password(SecretStore.SERVICE, label_for(i), secret_for(label_for(i)))
-    runtime = build_runtime(paths, registry=sim.url, secrets=SecretStore(backend), env={})
+    runtime = build_runtime(
+        paths, registry=sim.url, secrets=SecretStore(backend), env=dict(LIFTED_PACE)
+    )
     app = make_app(runtime, auto_rounds=False, watch_terminal=False)
     out: dict[str, float] = {}
     async with app.run_test(size=(120, 40)) as pilot:
@@ -172,26 +180,23 @@ def run(quick: bool = False) -> list[Table]:
         write_config(work.config_dir, BIG)
         for _ in range(1 if quick else 3):
             results.append(asyncio.run(apply_round(sim, work.root, BIG)))
-    worst = median([r["first round (every cell new)"] for r in results])
-    table.add(
-        f"apply a round of {BIG} readings: first round (every cell new)",
-        ms(worst),
-        f"< {ms(APPLY_TARGET)}",
-        worst < APPLY_TARGET,
-    )
-    nxt = median([r["next round (remaining changed)"] for r in results])
-    table.add(
-        f"apply a round of {BIG} readings: next round (remaining changed)",
-        ms(nxt),
-        f"< {ms(APPLY_TARGET)}",
-        nxt < APPLY_TARGET,
-    )
-    table.add(f"apply {BIG} unchanged readings", ms(median([r["same"] for r in results])))
-    for name in ("first round (every cell new)", "next round (remaining changed)"):
+    for name, short in (
+        ("first round (every cell new)", "first round (every cell new)"),
+        ("next round (remaining changed)", "next round (remaining changed)"),
+    ):
+        total = median([r[name] + r[f"{name}: repaint"] for r in results])
         table.add(
-            f"  then the repaint ({name.split(' (')[0]})",
-            ms(median([r[f"{name}: repaint"] for r in results])),
+            f"apply a round of {BIG} readings, repaint included: {short}",
+            ms(total),
+            f"< {ms(APPLY_TARGET)}",
+            total < APPLY_TARGET,
         )
+        table.add(
+            "  of which the repaint (info)", ms(median([r[f"{name}: repaint"] for r in results]))
+        )
+    table.add(
+        f"apply {BIG} unchanged readings (no repaint due)", ms(median([r["same"] for r in results]))
+    )
     table.add(
         f"once-a-second tick, {BIG} identities (idle)", ms(median([r["tick"] for r in results]))
     )
@@ -203,7 +208,8 @@ def run(quick: bool = False) -> list[Table]:
     table.add("table rebuilds while applying", str(int(rebuilt)), "0", rebuilt == 0)
     table.note(
         f"rows {int(results[0]['rows'])}; readings not ok: {int(results[0]['not ok'])}; "
-        "in-process app: MemoryKeyring; processes: benchmark keyring; fresh data dirs"
+        "in-process app: MemoryKeyring; processes: benchmark keyring; fresh data dirs; "
+        "the request pace lifted throughout (memory and UI figures, not the pacer's)"
     )
     return [table]
 
