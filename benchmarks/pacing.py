@@ -132,12 +132,8 @@ def cold_least(n: int) -> float:
     return Pacer(DEFAULT_MAX_RATE, DEFAULT_BURST).least_time(2 * n + 1)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="100,1000", help="comma-separated N (default 100,1000)")
-    parser.add_argument("--no-rounds", action="store_true", help="only the `check` processes")
-    args = parser.parse_args(argv)
-    sizes = sorted(int(x) for x in args.sizes.split(","))
+def measure(sizes: list[int], rounds: bool) -> Table:
+    """The table: `check` processes at each N, and the warm rounds at the largest N."""
     table = Table(
         f"Pacing: what the simulated hub saw (+{SIM_LATENCY * 1000:.0f} ms per answer), "
         f"defaults burst {DEFAULT_BURST}, max-rate {DEFAULT_MAX_RATE:g}/s"
@@ -165,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"pace allows {secs(cold_least(n))} + the answers",
                 )
                 table.add(f"N={n:<4} check ({what}): the run", run.line())
-            if n == sizes[-1] and not args.no_rounds:
+            if n == sizes[-1] and rounds:
                 spread, unspread = asyncio.run(spread_rounds(sim, work.root, n))
                 for name, run in (("spread (dashboard, serve)", spread), ("unspread", unspread)):
                     table.add(
@@ -180,6 +176,22 @@ def main(argv: list[str] | None = None) -> int:
         "in any minute; Docker Hub's abuse limit is 'thousands of requests per minute' per "
         "address (docs/protocol.md, Pacing)"
     )
+    return table
+
+
+def run(quick: bool) -> list[Table]:
+    """run_all's entry point: N = 100 and 1000 (quick: 100 only, no rounds); printed as made."""
+    table = measure([100] if quick else [100, 1000], rounds=not quick)
+    table.print()
+    return [table]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100,1000", help="comma-separated N (default 100,1000)")
+    parser.add_argument("--no-rounds", action="store_true", help="only the `check` processes")
+    args = parser.parse_args(argv)
+    table = measure(sorted(int(x) for x in args.sizes.split(",")), rounds=not args.no_rounds)
     table.print()
     return 1 if table.misses else 0
 
