@@ -225,6 +225,7 @@ class FleetAssessment(Assessment):
     def advice(self) -> Advice:
         if self.staleness is not None:
             return Advice(meaning=self.staleness.meaning, steps=self.staleness.steps)
+        # the base class's cached_property, computed for this instance (typeshed hides .func)
         return Assessment.advice.func(self)  # type: ignore[attr-defined,no-any-return]
 
 

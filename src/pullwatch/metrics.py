@@ -241,7 +241,7 @@ def openmetrics_text(
 ) -> str:
     """One snapshot in the OpenMetrics text format (ends with `# EOF`)."""
     snap = Snapshot(tuple(assessments), registry, repository, node or default_node())
-    text: bytes = openmetrics_latest(_registry(lambda: snap))  # type: ignore[no-untyped-call]  # prometheus_client leaves it unannotated
+    text: bytes = openmetrics_latest(_registry(lambda: snap))
     return text.decode()
 
 
@@ -346,7 +346,7 @@ class MetricsServer:
     @property
     def url(self) -> str:
         address = self._httpd.server_address
-        host, port = str(address[0]), int(address[1])  # type: ignore[index]
+        host, port = str(address[0]), int(address[1])  # type: ignore[index]  # typeshed: str | tuple
         shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{port}/metrics"
 

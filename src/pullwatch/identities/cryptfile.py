@@ -71,7 +71,7 @@ def _backend_class() -> Callable[[Path | None, Callable[[], str]], KeyringBacken
     except ImportError:
         return None
 
-    class PassphraseCryptFile(CryptFileKeyring):  # type: ignore[misc]
+    class PassphraseCryptFile(CryptFileKeyring):  # type: ignore[misc]  # untyped base: Any
         """keyrings.cryptfile with the passphrase supplied by pullwatch, never by getpass."""
 
         priority = -1  # never auto-selected
@@ -97,7 +97,7 @@ def _backend_class() -> Callable[[Path | None, Callable[[], str]], KeyringBacken
         def get_password(self, service: str, username: str) -> str | None:
             with self.lock:
                 self._require()
-                return super().get_password(service, username)  # type: ignore[no-any-return]
+                return super().get_password(service, username)  # type: ignore[no-any-return]  # untyped
 
         def set_password(self, service: str, username: str, password: str) -> None:
             with self.lock:
@@ -118,7 +118,7 @@ class _MissingCryptfile(KeyringBackend):
     priority = -1
 
     def __init__(self) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]  # keyring leaves it unannotated
+        KeyringBackend.__init__(self)  # mypy: super() escapes untyped_calls_exclude
 
     def get_password(self, service: str, username: str) -> str | None:
         raise InitError(INSTALL_HINT)
@@ -186,6 +186,7 @@ class Unlocker:
         """Forget the passphrase (the next keyring call answers "locked")."""
         if self.installed:
             with self._lock:
+                # cryptfile keeps the derived key here; forgetting it is its own way to lock
                 self.backend._keyring_key = None  # type: ignore[attr-defined]
 
 

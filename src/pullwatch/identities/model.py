@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 FORMAT_VERSION = 1
 DEFAULT_LABEL = "anonymous"
@@ -100,7 +100,7 @@ class Config:
 # -- validation -------------------------------------------------------------------------------
 
 
-def is_int(value: object) -> bool:
+def is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -153,7 +153,7 @@ def check_username(value: object, *, docker_hub: bool | None = True) -> str | No
 
 
 def check_warn_below(value: object, name: str = "warn_below") -> str | None:
-    if not is_int(value) or value < 0:  # type: ignore[operator]
+    if not is_int(value) or value < 0:
         return f"{name} must be a whole number >= 0"
     return None
 
@@ -276,7 +276,7 @@ def int_rule(minimum: int, maximum: int | None = None) -> Rule:
     def check(value: object) -> str | None:
         if not is_int(value):
             return "must be a whole number"
-        if value < minimum or (maximum is not None and value > maximum):  # type: ignore[operator]
+        if value < minimum or (maximum is not None and value > maximum):
             upper = f" and <= {maximum}" if maximum is not None else ""
             return f"must be >= {minimum}{upper} (got {value})"
         return None

@@ -93,6 +93,7 @@ def read_secrets(backend: KeyringBackend, service: str, labels: Sequence[str]) -
     """
     wanted = list(dict.fromkeys(labels))
     # keyring's own choice of collection, unlocked as keyring unlocks it, on a new connection.
+    # only keyring's SecretService.Keyring gets here (_reads_in_batches), typed as its base
     collection = backend.get_preferred_collection()  # type: ignore[attr-defined]
     with closing(collection.connection):
         try:
@@ -205,12 +206,14 @@ def _search_each(
 
 def _query(backend: KeyringBackend, service: str, username: str | None = None) -> dict[str, str]:
     """The attributes keyring searches for, in the backend's scheme (`scheme` property)."""
+    # keyring's own (private) query builder: the items found are the ones keyring would find
     query: dict[str, str] = backend._query(service, username)  # type: ignore[attr-defined]
     return query
 
 
 def _username_key(backend: KeyringBackend) -> str:
     """The name of the attribute that holds the username in the backend's scheme."""
+    # SecretService.Keyring's schemes, typed as its base KeyringBackend
     scheme: dict[str, str] = backend.schemes[backend.scheme]  # type: ignore[attr-defined]
     return scheme["username"]
 

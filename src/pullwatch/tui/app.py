@@ -59,10 +59,10 @@ PAINT_WAIT_SECONDS = 1.0  # at most this long for the last values' frame before 
 class IdentityCommands(Provider):
     """Command palette: every action, for every identity, by name."""
 
-    def _commands(self, only: str | None = None) -> list[tuple[str, str, object]]:
+    def _commands(self, only: str | None = None) -> list[tuple[str, str, Callable[[], Any]]]:
         app = self.app
         assert isinstance(app, PullwatchApp)
-        commands: list[tuple[str, str, object]] = []
+        commands: list[tuple[str, str, Callable[[], Any]]] = []
         row = "on the selected row"
         for identity in app.monitor.identities:
             if only is not None and identity.label != only:
@@ -103,14 +103,14 @@ class IdentityCommands(Provider):
         assert isinstance(app, PullwatchApp)
         selected = app.dashboard.selected_label if app._has_dashboard else None
         for name, help_text, callback in self._commands(only=selected or ""):
-            yield DiscoveryHit(name, callback, help=help_text)  # type: ignore[arg-type]
+            yield DiscoveryHit(name, callback, help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for name, help_text, callback in self._commands():
             score = matcher.match(name)
             if score > 0:
-                yield Hit(score, matcher.highlight(name), callback, help=help_text)  # type: ignore[arg-type]
+                yield Hit(score, matcher.highlight(name), callback, help=help_text)
 
 
 class PullwatchApp(App[None]):

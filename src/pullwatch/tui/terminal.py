@@ -66,4 +66,4 @@ def hangup_safe_output() -> Iterator[HangupSafeStream | None]:
     try:
         yield safe
     finally:
-        sys.__stderr__ = original  # type: ignore[misc]
+        sys.__stderr__ = original  # type: ignore[misc]  # typeshed: __stderr__ is read-only
