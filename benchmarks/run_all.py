@@ -1,6 +1,6 @@
 """Every performance figure of issues 7 and 12, each beside its target, and a summary.
 
-    python benchmarks/run_all.py                 # the full set (10-14 minutes on 2 cores)
+    python benchmarks/run_all.py                 # the full set (~15 minutes on 2 cores)
     python benchmarks/run_all.py --quick         # smaller N, fewer runs (~4 minutes)
     python benchmarks/run_all.py --only check,startup
     python benchmarks/run_all.py --markdown README.md   # regenerate README's ## Performance
@@ -82,7 +82,7 @@ several runs, and writes this section:
 
 ```sh
 pip install -r benchmarks/requirements.txt     # pyte: the terminal emulator
-python benchmarks/run_all.py --markdown README.md   # 10-14 minutes on 2 cores; --quick: ~4
+python benchmarks/run_all.py --markdown README.md   # ~15 minutes on 2 cores; --quick: ~4
 python benchmarks/compare.py --before OTHER_CHECKOUT/src   # two source trees, same harness
 ```
 """
