@@ -521,3 +521,19 @@ class Screen:
             with self.app._lock:
                 if len(self.app.chunks) == self._fed:
                     self.app._seen.wait(min(left, 0.2))
+
+
+# -- the simulated hub's request counters -------------------------------------------------------
+
+KINDS = ("ping", "token", "head", "manifest_get", "other")
+
+
+def counts_delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    """Requests of each kind the hub counted between two reads of its counters."""
+    return {k: after.get(k, 0) - before.get(k, 0) for k in KINDS}
+
+
+def per_identity(counts: dict[str, int], n: int) -> str:
+    shown = [f"{k} {counts[k] / n:.2f}" for k in ("ping", "token", "head") if counts.get(k)]
+    shown.append(f"GET {counts.get('manifest_get', 0)}")
+    return ", ".join(shown)

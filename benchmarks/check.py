@@ -52,9 +52,11 @@ from _common import (
     SimHub,
     Table,
     Workdir,
+    counts_delta,
     label_for,
     median,
     ms,
+    per_identity,
     progress,
     run_measured,
     secs,
@@ -65,7 +67,6 @@ from _common import (
 from _secretservice import SecretService
 from benchkeyring import secret_for
 
-KINDS = ("ping", "token", "head", "manifest_get", "other")
 SPEEDUP_TARGET = 15.0  # x the curl routine, N = 100, real keyring
 ADD_TARGET = 0.4  # s, one `identity add` process
 TARGET_N = 100
@@ -101,7 +102,7 @@ def tcp_counters() -> dict[str, int]:
     return out
 
 
-def counter_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+def countercounts_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
     return {k: after.get(k, 0) - v for k, v in before.items()}
 
 
@@ -157,7 +158,7 @@ def burst(url: str, n: int = BURST) -> tuple[list[float], list[float], dict[str,
         thread.join()
     if errors:
         raise RuntimeError(f"burst: {len(errors)} connects failed: {errors[0]}")
-    return connects, answers, counter_delta(before, tcp_counters())
+    return connects, answers, countercounts_delta(before, tcp_counters())
 
 
 # -- measurements -------------------------------------------------------------------------------
@@ -178,16 +179,6 @@ class Sample:
     manual_measured_n: int = 0
     adds: list[float] = field(default_factory=list)
     tcp: dict[str, int] = field(default_factory=dict)
-
-
-def _delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
-    return {k: after.get(k, 0) - before.get(k, 0) for k in KINDS}
-
-
-def per_identity(counts: dict[str, int], n: int) -> str:
-    shown = [f"{k} {counts[k] / n:.2f}" for k in ("ping", "token", "head") if counts.get(k)]
-    shown.append(f"GET {counts.get('manifest_get', 0)}")
-    return ", ".join(shown)
 
 
 def timed_check(env: dict[str, str], n: int, what: str) -> float:
@@ -222,7 +213,7 @@ def manual_routine(sim: SimHub, root: Path, n: int) -> float:
     }
     before = sim.counters()
     done = run_measured(["/bin/bash", str(script)], env)
-    counts = _delta(sim.counters(), before)
+    counts = counts_delta(sim.counters(), before)
     lines = done.stdout.decode().lower().count("ratelimit-remaining")
     if done.returncode != 0 or counts["head"] != measured or lines != measured:
         raise RuntimeError(f"curl routine failed: {done.stderr[-300:]!r} {counts}")
@@ -278,12 +269,12 @@ def measure(n: int, quick: bool) -> Sample:
                 if run < runs:
                     before = sim.counters()
                     s.real.append(timed_check(real_env, n, "real keyring"))
-                    s.real_counts = _delta(sim.counters(), before)
+                    s.real_counts = counts_delta(sim.counters(), before)
                 if run < memory_runs:
                     s.memory.append(timed_check(memory_env, n, "in-memory keyring"))
                 if run < manual_runs:
                     manual.append(manual_routine(sim, work.root, n))
-            s.tcp = counter_delta(tcp_before, tcp_counters())
+            s.tcp = countercounts_delta(tcp_before, tcp_counters())
             if n >= 1000:
                 progress(f"check N={n}: one more with the pace lifted")
                 s.lifted.append(timed_check({**real_env, **LIFTED_PACE}, n, "pace lifted"))

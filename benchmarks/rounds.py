@@ -33,8 +33,10 @@ from _common import (
     SIM_LATENCY,
     SimHub,
     Table,
+    counts_delta,
     label_for,
     median,
+    per_identity,
     progress,
     secs,
     workdir,
@@ -48,7 +50,6 @@ from pullwatch.paths import Paths
 from pullwatch.reading import State
 from pullwatch.runtime import build_runtime
 
-KINDS = ("ping", "token", "head", "manifest_get", "other")
 REPOSITORY = "ratelimitpreview/test"
 
 
@@ -61,16 +62,6 @@ class Sample:
     warm_counts: dict[str, int] = field(default_factory=dict)
     not_ok: int = 0
     peak_in_flight: int = 0
-
-
-def _delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
-    return {k: after.get(k, 0) - before.get(k, 0) for k in KINDS}
-
-
-def per_identity(counts: dict[str, int], n: int) -> str:
-    shown = [f"{k} {counts[k] / n:.2f}" for k in ("ping", "token", "head") if counts.get(k)]
-    shown.append(f"GET {counts.get('manifest_get', 0)}")
-    return ", ".join(shown)
 
 
 async def _in_process(
@@ -93,15 +84,15 @@ async def _in_process(
             s.not_ok += sum(r.state is not State.OK for r in readings)
             after = sim.counters()
             if run == 0:
-                s.first_ever = _delta(after, before)  # no challenge on disk yet: one ping
+                s.first_ever = counts_delta(after, before)  # no challenge on disk yet: one ping
             else:
-                s.cold_counts = _delta(after, before)
+                s.cold_counts = counts_delta(after, before)
             for _ in range(warm_runs):
                 before = sim.counters()
                 started = time.perf_counter()
                 readings = await monitor.round()
                 s.warm.append(time.perf_counter() - started)
-                s.warm_counts = _delta(sim.counters(), before)
+                s.warm_counts = counts_delta(sim.counters(), before)
                 s.not_ok += sum(r.state is not State.OK for r in readings)
             # one more warm round, untimed, watching how many requests are in flight at once
             transport = client._http._transport
