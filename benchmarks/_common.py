@@ -36,6 +36,11 @@ if TYPE_CHECKING:
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 PYTHON = sys.executable
+# The program as the user starts it: the `pullwatch` console script pip wrote next to the
+# interpreter (not `python -m pullwatch`, which also pays for runpy), run by that interpreter so
+# that `-X importtime` can be put in front. Without the script (a bare source checkout), -m.
+_SCRIPT = Path(PYTHON).parent / "pullwatch"
+PULLWATCH = [PYTHON, str(_SCRIPT)] if _SCRIPT.is_file() else [PYTHON, "-m", "pullwatch"]
 KEYRING_BACKEND = "benchkeyring.BenchKeyring"
 SIM_LATENCY = 0.050  # seconds the simulated hub adds to every answer
 PYCACHE = Path(tempfile.gettempdir()) / "pullwatch-bench-pycache"

@@ -47,7 +47,7 @@ from typing import Any
 
 from _common import (
     LIFTED_PACE,
-    PYTHON,
+    PULLWATCH,
     SIM_LATENCY,
     SimHub,
     Table,
@@ -73,7 +73,7 @@ TARGET_N = 100
 MANUAL_MEASURED_MAX = 100
 BURST = 32
 TCP_COUNTERS = ("ListenOverflows", "ListenDrops", "TCPSynRetrans")
-CHECK = [PYTHON, "-m", "pullwatch", "check", "--json"]
+CHECK = [*PULLWATCH, "check", "--json"]
 
 MANUAL_SCRIPT = r"""#!/bin/bash
 # The seed's routine (docs/protocol.md), per identity, one after another: a token (curl + jq),
@@ -226,7 +226,7 @@ def identity_adds(service: SecretService, work: Workdir, sim: SimHub, runs: int)
     for k in range(runs + 1):  # the first one fills the byte-code cache: not timed
         label = f"added{k:02d}"
         done = run_measured(
-            [PYTHON, "-m", "pullwatch", "identity", "add", label, "--username",
+            [*PULLWATCH, "identity", "add", label, "--username",
              username_for(1), "--password-stdin"],
             env,
             stdin=secret_for(label_for(1)).encode() + b"\n",

@@ -27,6 +27,7 @@ from typing import Any
 
 from _common import (
     BENCH_DIR,
+    PULLWATCH,
     PYTHON,
     REPO,
     SIM_LATENCY,
@@ -115,7 +116,7 @@ def probe_startup() -> dict[str, float]:
         write_config(work.config_dir, 10)
         env = work.env(sim.url)
         minimal = [PYTHON, str(BENCH_DIR / "minimal_app.py")]
-        dashboard = [PYTHON, "-m", "pullwatch"]
+        dashboard = PULLWATCH
         marker = label_for(10).encode()
         first_paint(minimal, env, MINIMAL_MARKER)
         first_paint(dashboard, env, marker)
@@ -134,7 +135,7 @@ def probe_idle() -> dict[str, float]:
     window = 30.0
     with workdir() as work, SimHub(20, SIM_LATENCY, work.root) as sim:
         write_config(work.config_dir, 20, interval=60)
-        app = PtyApp([PYTHON, "-m", "pullwatch"], work.env(sim.url), cols=120, rows=40)
+        app = PtyApp(PULLWATCH, work.env(sim.url), cols=120, rows=40)
         try:
             if app.wait_for(b"next round", 60) is None:
                 raise RuntimeError("no first round")
@@ -209,7 +210,7 @@ def probe_check() -> dict[str, float]:
     from growth import fill
 
     out: dict[str, float] = {}
-    argv = [PYTHON, "-m", "pullwatch", "check", "--json"]
+    argv = [*PULLWATCH, "check", "--json"]
     big = int(os.environ.get("PULLWATCH_COMPARE_CHECK", "300"))
     with workdir() as work, SimHub(big, SIM_LATENCY, work.root) as sim:
         write_config(work.config_dir, big)

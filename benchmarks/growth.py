@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from _common import (
-    PYTHON,
+    PULLWATCH,
     SIM_LATENCY,
     SimHub,
     Table,
@@ -151,7 +151,7 @@ def check_vs_history(table: Table, hours_list: tuple[float, ...]) -> None:
     with workdir() as work, SimHub(IDENTITIES, SIM_LATENCY, work.root) as sim:
         write_config(work.config_dir, IDENTITIES)
         env = work.env(sim.url)
-        argv = [PYTHON, "-m", "pullwatch", "check", "--json"]
+        argv = [*PULLWATCH, "check", "--json"]
         run_measured(argv, env)  # the challenge on disk, and a history
         db = work.data_dir / "history.sqlite3"
         for hours in hours_list:

@@ -21,7 +21,7 @@ import sys
 import time
 
 from _common import (
-    PYTHON,
+    PULLWATCH,
     SIM_LATENCY,
     PtyApp,
     SimHub,
@@ -48,7 +48,7 @@ def run(quick: bool = False, seconds: float | None = None) -> list[Table]:
     )
     with workdir() as work, SimHub(IDENTITIES, SIM_LATENCY, work.root) as sim:
         write_config(work.config_dir, IDENTITIES, interval=60)
-        app = PtyApp([PYTHON, "-m", "pullwatch"], work.env(sim.url), cols=COLS, rows=ROWS)
+        app = PtyApp(PULLWATCH, work.env(sim.url), cols=COLS, rows=ROWS)
         try:
             painted = app.wait_for(label_for(IDENTITIES).encode(), 60)
             if painted is None:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from _common import (
-    PYTHON,
+    PULLWATCH,
     SIM_LATENCY,
     SimHub,
     Table,
@@ -94,7 +94,7 @@ def check_runs(sim: SimHub, n: int) -> list[Seen]:
         env = work.env(sim.url)
         for _ in range(2):
             sim.reset_counters()
-            done = run_measured([PYTHON, "-m", "pullwatch", "check", "--json"], env)
+            done = run_measured([*PULLWATCH, "check", "--json"], env)
             if done.returncode not in (0, 1, 2):
                 raise RuntimeError(f"check failed ({done.returncode}): {done.stderr[-400:]!r}")
             rows = json.loads(done.stdout)["identities"]

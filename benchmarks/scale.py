@@ -28,7 +28,7 @@ from pathlib import Path
 
 from _common import (
     LIFTED_PACE,
-    PYTHON,
+    PULLWATCH,
     SIM_LATENCY,
     PtyApp,
     SimHub,
@@ -59,7 +59,7 @@ BIG = 1000
 def dashboard_rss(n: int, sim: SimHub, work: object, rounds: int = 2) -> tuple[int, float]:
     """Peak RSS after `rounds` rounds, and how long the first round took to show."""
     env = work.env(sim.url, **LIFTED_PACE)  # type: ignore[attr-defined]
-    app = PtyApp([PYTHON, "-m", "pullwatch"], env, cols=120, rows=40)
+    app = PtyApp(PULLWATCH, env, cols=120, rows=40)
     try:
         first = app.wait_for(b"next round", 120)
         if first is None:
@@ -80,7 +80,7 @@ def dashboard_rss(n: int, sim: SimHub, work: object, rounds: int = 2) -> tuple[i
 
 def check_rss(sim: SimHub, work: object) -> tuple[int, float]:
     env = work.env(sim.url, **LIFTED_PACE)  # type: ignore[attr-defined]
-    argv = [PYTHON, "-m", "pullwatch", "check", "--json"]
+    argv = [*PULLWATCH, "check", "--json"]
     run_measured(argv, env)  # the first run caches the challenge
     done = run_measured(argv, env)
     if done.returncode not in (0, 1, 2):

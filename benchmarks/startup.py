@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from _common import (
     BENCH_DIR,
     LIFTED_PACE,
+    PULLWATCH,
     PYTHON,
     SIM_LATENCY,
     PtyApp,
@@ -176,7 +177,7 @@ def one_start(
 
 
 def warm_rounds(env: dict[str, str], sim: SimHub, n: int, rounds: int) -> list[float]:
-    app = PtyApp([PYTHON, "-m", "pullwatch"], env, cols=COLS, rows=ROWS)
+    app = PtyApp(PULLWATCH, env, cols=COLS, rows=ROWS)
     screen = Screen(app, COLS, ROWS)
     times = []
     try:
@@ -221,14 +222,14 @@ def measure(n: int, quick: bool) -> Sample:
         progress(f"start-up N={n}: storing {n} secrets")
         service.store([(label_for(i), secret_for(label_for(i))) for i in range(1, n + 1)], env)
         minimal = [PYTHON, str(BENCH_DIR / "minimal_app.py")]
-        dashboard = [PYTHON, "-m", "pullwatch"]
+        dashboard = PULLWATCH
         marks = {"first frame": shows_frame, "first data rows": shows_data(n)}
         progress(f"start-up N={n}: first run (history, byte code)")
         one_start(minimal, env, {"label": shows_label})
         if n >= 1000:
             # the history from a `check` with the pace lifted; the dashboard's own round of
             # 1000 is more than one burst of the pace, spread over half the interval by design
-            done = run_measured([PYTHON, "-m", "pullwatch", "check"], {**env, **LIFTED_PACE})
+            done = run_measured([*PULLWATCH, "check"], {**env, **LIFTED_PACE})
             if done.returncode not in (0, 1, 2):
                 raise RuntimeError(f"N={n}: check exited {done.returncode}: {done.stderr[-300:]!r}")
         else:  # also the untimed first run
@@ -254,7 +255,7 @@ def measure(n: int, quick: bool) -> Sample:
 
 def import_profile(env: dict[str, str]) -> tuple[float, list[tuple[str, float]], bool, float]:
     """`check --json` under -X importtime: total import s, heaviest top-level, textual?, wall."""
-    done = run_measured([PYTHON, "-X", "importtime", "-m", "pullwatch", "check", "--json"], env)
+    done = run_measured([PYTHON, "-X", "importtime", *PULLWATCH[1:], "check", "--json"], env)
     if done.returncode not in (0, 1, 2):
         raise RuntimeError(f"check failed ({done.returncode}): {done.stderr[-500:]!r}")
     top: list[tuple[str, float]] = []

@@ -28,7 +28,7 @@ LOADED = (
     "from pullwatch.cli import main\n"
     "code = main(sys.argv[1:])\n"
     "names = ('textual', 'pullwatch.tui', 'pullwatch.planner', 'pullwatch.report',\n"
-    "         'keyrings.cryptfile', 'keyring', 'httpx', 'sqlite3')\n"
+    "         'keyrings.cryptfile', 'keyring', 'httpx', 'sqlite3', 'platformdirs', 'zipp')\n"
     "loaded = sorted(n for n in names if n in sys.modules)\n"
     "print('LOADED:', ' '.join(loaded), file=sys.stderr)\n"
     "raise SystemExit(code)\n"
@@ -106,6 +106,7 @@ def test_check_json_loads_only_what_it_uses(
     loaded = loaded_modules(done.stderr)
     assert not loaded & set(NOT_FOR_CHECK), loaded
     assert "httpx" in loaded  # it did probe
+    assert "platformdirs" not in loaded  # the directories were given: no default looked up
 
 
 def test_check_with_the_real_keyring_loads_no_other_backend(
@@ -133,6 +134,8 @@ def test_check_with_the_real_keyring_loads_no_other_backend(
     loaded = loaded_modules(done.stderr)
     assert "keyring" in loaded
     assert not loaded & set(NOT_FOR_CHECK), loaded
+    # the backends are found without a look into sys.path's missing entries (a zip: zipp)
+    assert "zipp" not in loaded, loaded
 
 
 PAINT_ORDER = """
