@@ -200,3 +200,19 @@ def test_no_module_outside_tui_imports_textual() -> None:
             if stripped.startswith(("import textual", "from textual")):
                 offenders.append(f"{path.relative_to(source)}: {stripped}")
     assert offenders == []
+
+
+def test_the_last_values_need_nothing_from_the_hub_client() -> None:
+    """The dashboard's history thread imports the history and `assess` to show the last values
+    while the first frame's work is still going on the event loop: neither pulls in the hub
+    client's modules (its header parsing imports the email package, ~7 ms)."""
+    probe = (
+        "import sys\n"
+        "import pullwatch.assess, pullwatch.history\n"
+        "print(sorted(m for m in sys.modules if m.startswith('pullwatch.hub') or m == 'email'))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]", done.stdout

@@ -29,9 +29,9 @@ from functools import cached_property
 
 from pullwatch.advice import Advice, advise
 from pullwatch.forecast import Forecast, ForecastStatus
-from pullwatch.hub.verdict import AMBIGUOUS_429
 from pullwatch.insights import Insight, insights_for
 from pullwatch.reading import (
+    AMBIGUOUS_429,
     FAILED_STATES,
     METERED_STATES,
     Reading,

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import tempfile
 import threading
 from pathlib import Path
@@ -50,7 +49,7 @@ class TokenLedger:
             self._loaded = True
             data = self._read()
             salt = data.get("salt")
-            self._salt = salt if isinstance(salt, str) and salt else secrets.token_hex(16)
+            self._salt = salt if isinstance(salt, str) and salt else os.urandom(16).hex()
             now = self.clock.time()
             entries = data.get("tokens")
             if isinstance(entries, dict):

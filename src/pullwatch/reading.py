@@ -36,6 +36,11 @@ class State(StrEnum):
         return self.value.replace("_", " ")
 
 
+# What a 429 to a HEAD without rate-limit headers means: the hub client says it, `assess`
+# refines it (an unmetered identity can only have met the abuse limit).
+AMBIGUOUS_429 = "HEAD answered 429 without rate-limit headers: the pull quota or the abuse limit"
+
+
 class ErrorKind(StrEnum):
     CONNECT = "connect"  # refused, closed early
     RESET = "reset"  # the connection was reset mid-answer

@@ -27,10 +27,8 @@ from pullwatch.hub.headers import (
     parse_retry_after,
 )
 from pullwatch.hub.urls import ManifestRef
-from pullwatch.reading import ErrorKind, Reading, State, Step
+from pullwatch.reading import AMBIGUOUS_429, ErrorKind, Reading, State, Step
 from pullwatch.redact import one_line
-
-AMBIGUOUS_429 = "HEAD answered 429 without rate-limit headers: the pull quota or the abuse limit"
 
 
 def head_verdict(

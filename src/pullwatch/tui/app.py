@@ -167,6 +167,8 @@ class PullwatchApp(App[None]):
         self.history_loaded = asyncio.Event()
         self._watching = False  # the engine is built and the first round started
         self._dashboard_filled = False
+        self._first_frame_shown = False  # Textual's Ready: the first frame is on the terminal
+        self._started_watching = False
         self._config_stamp = self._stamp()
         self._triage: TriageActions | None = None
 
@@ -318,15 +320,26 @@ class PullwatchApp(App[None]):
         )
         self._show_identities()  # the labels from the config: nothing else is known yet
         self.set_interval(self.TICK_SECONDS, self._tick)
-        # The rest waits for the first frame: worker threads started now would hold the GIL
-        # while the dashboard paints (benchmarks/startup.py: ~30 ms later to the first paint).
-        self.call_after_refresh(self._start_watching)
         if self.watch_terminal and not self.is_headless:
             self._watch_terminal()
+        if self._first_frame_shown:  # (the dashboard came after the first frame)
+            self._start_watching()
+
+    def on_ready(self) -> None:
+        """The first frame is on the terminal (Textual's Ready event, sent right after it).
+
+        Only now does the rest start: worker threads started before would hold the GIL while
+        the dashboard paints (benchmarks/startup.py: ~30 ms later to the first paint), and
+        waiting for a refresh after it (`call_after_refresh`) costs up to a frame more.
+        """
+        self._first_frame_shown = True
+        if self._dashboard_filled:
+            self._start_watching()
 
     def _start_watching(self) -> None:
-        if self._shutting_down:
+        if self._shutting_down or self._started_watching:
             return
+        self._started_watching = True
         self._ask_passphrase()
         self._load_history()  # then the last values, the engine and the first round
 

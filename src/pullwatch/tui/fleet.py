@@ -31,7 +31,7 @@ from textual.css.query import NoMatches
 from textual.events import Resize
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from pullwatch.advice import STATE_MEANINGS
 from pullwatch.assess import Assessment
@@ -51,6 +51,7 @@ from pullwatch.reading import State
 from pullwatch.tui.format import STATE_STYLES
 from pullwatch.tui.screens.help import HelpScreen
 from pullwatch.tui.widgets.detail_pane import DetailPane
+from pullwatch.tui.widgets.footer import KeyFooter
 from pullwatch.tui.widgets.identity_table import IdentityTable
 from pullwatch.tui.widgets.status_line import StatusLine
 
@@ -195,7 +196,7 @@ class FleetScreen(Screen[None]):
         yield FleetBanner(id="banner")
         yield IdentityTable(id="identities")
         yield FleetDetailPane(id="detail")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     @property
     def table(self) -> IdentityTable:

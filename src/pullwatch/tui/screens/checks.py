@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from pullwatch.advice import Advice
 from pullwatch.assess import Assessment, assess
@@ -32,6 +32,7 @@ from pullwatch.output import (
 )
 from pullwatch.reading import Reading, Step
 from pullwatch.tui import format as fmt
+from pullwatch.tui.widgets.footer import KeyFooter
 
 Rendered = tuple[RenderableType, str]  # what to show, what to copy
 
@@ -65,7 +66,7 @@ class CheckScreen(Screen[None]):
         yield Static(Text(self._title), id="check-title")
         with VerticalScroll():
             yield Static(Text("Checking…", style="italic"), id="check-body")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.action_rerun()

@@ -14,9 +14,9 @@ from textual.binding import Binding
 from textual.events import Resize
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from pullwatch.tui.widgets.detail_pane import DetailPane
+from pullwatch.tui.widgets.footer import KeyFooter
 from pullwatch.tui.widgets.identity_table import IdentityTable
 from pullwatch.tui.widgets.status_line import StatusLine
 
@@ -63,7 +63,7 @@ class DashboardScreen(Screen[None]):
         )
         yield IdentityTable(id="identities")
         yield DetailPane(id="detail")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     @property
     def table(self) -> IdentityTable:

@@ -11,10 +11,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static, TextArea
+from textual.widgets import Static, TextArea
 
 from pullwatch.explain import Explanation, explain
 from pullwatch.redact import redact
+from pullwatch.tui.widgets.footer import KeyFooter
 
 HINT = (
     "Paste an error line above, e.g. '... Too Many Requests (HAP429)' or "
@@ -61,7 +62,7 @@ class ExplainScreen(Screen[None]):
         yield TextArea(self._initial, id="paste", soft_wrap=True, show_line_numbers=False)
         with VerticalScroll():
             yield Static(Text(HINT, style="dim"), id="explain-result")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#paste", TextArea).focus()

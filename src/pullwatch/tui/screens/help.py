@@ -9,11 +9,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from pullwatch.advice import STATE_MEANINGS
 from pullwatch.reading import State
 from pullwatch.tui.format import STATE_STYLES
+from pullwatch.tui.widgets.footer import KeyFooter
 
 # Every key of the dashboard, as the README's key table lists them (tests/test_tui_keys.py
 # checks that the two and the bindings agree).
@@ -78,7 +79,7 @@ class HelpScreen(ModalScreen[None]):
                     notes,
                 )
             )
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def action_dismiss_help(self) -> None:
         self.dismiss(None)

@@ -15,7 +15,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Input, Label, Static
+from textual.widgets import Button, Input, Label, Static
 
 from pullwatch.identities.model import (
     ConfigError,
@@ -28,6 +28,7 @@ from pullwatch.identities.model import (
 from pullwatch.identities.secrets import KeyringHealth, SecretStoreError
 from pullwatch.identities.store import IdentityStore
 from pullwatch.tui.screens.keys import FIELD_NAVIGATION
+from pullwatch.tui.widgets.footer import KeyFooter
 
 FIELDS = ("label", "username", "secret", "warn")
 
@@ -117,7 +118,7 @@ class IdentityForm(ModalScreen[str | None]):
             with Horizontal(id="form-buttons"):
                 yield Button("Cancel", id="cancel", compact=True)
                 yield Button("Save", variant="primary", id="save", compact=True)
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#label", Input).focus()

@@ -21,7 +21,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Input, Label, Static
+from textual.widgets import Button, Input, Label, Static
 
 from pullwatch.identities.docker_config import (
     DEFAULT_HELPER_TIMEOUT,
@@ -40,6 +40,7 @@ from pullwatch.identities.secrets import SecretStoreError
 from pullwatch.identities.store import ConfigError, IdentityError, IdentityStore
 from pullwatch.redact import one_line
 from pullwatch.tui.screens.keys import FIELD_NAVIGATION
+from pullwatch.tui.widgets.footer import KeyFooter
 
 
 class ImportDockerScreen(ModalScreen[str | None]):
@@ -91,7 +92,7 @@ class ImportDockerScreen(ModalScreen[str | None]):
             with Horizontal(id="import-buttons"):
                 yield Button("Cancel", id="cancel", compact=True)
                 yield Button("Look up", variant="primary", id="run", compact=True, disabled=True)
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self._read_config()

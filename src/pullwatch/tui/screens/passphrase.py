@@ -15,11 +15,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Input, Label, Static
+from textual.widgets import Button, Input, Label, Static
 
 from pullwatch.identities.cryptfile import Unlocker
 from pullwatch.identities.secrets import KeyringHealth
 from pullwatch.tui.screens.keys import FIELD_NAVIGATION
+from pullwatch.tui.widgets.footer import KeyFooter
 
 
 class PassphraseScreen(ModalScreen[bool]):
@@ -72,7 +73,7 @@ class PassphraseScreen(ModalScreen[bool]):
             with Horizontal(id="passphrase-buttons"):
                 yield Button("Skip", id="skip", compact=True)
                 yield Button("Unlock", variant="primary", id="unlock", compact=True)
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#passphrase", Input).focus()

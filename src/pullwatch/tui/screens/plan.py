@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Label, Static
+from textual.widgets import Input, Label, Static
 
 from pullwatch.assess import Assessment
 from pullwatch.durations import format_span
@@ -32,6 +32,7 @@ from pullwatch.planner import (
     quota_from_assessment,
 )
 from pullwatch.tui.screens.keys import FIELD_NAVIGATION
+from pullwatch.tui.widgets.footer import KeyFooter
 
 # (input id, label, default, placeholder)
 FIELDS: tuple[tuple[str, str, str, str], ...] = (
@@ -90,7 +91,7 @@ class PlanScreen(Screen[None]):
                     yield Label(label)
                     yield Input(value=default, placeholder=placeholder, id=key, compact=True)
             yield Static(id="plan-result")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#repositories", Input).focus()

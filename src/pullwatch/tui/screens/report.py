@@ -18,10 +18,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from pullwatch.paths import ensure_private_dir
 from pullwatch.report import Report, render_markdown, render_text
+from pullwatch.tui.widgets.footer import KeyFooter
 
 
 def save_report(directory: Path, markdown: str, at: float, *, own_dir: bool = True) -> Path:
@@ -70,7 +71,7 @@ class ReportScreen(Screen[None]):
         )
         with VerticalScroll():
             yield Static(Text(render_text(self.report)), id="report-body")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def action_copy(self) -> None:
         self.app.copy_to_clipboard(self.markdown)
